@@ -1,0 +1,1 @@
+"""The `bench` orchestrator: plan (suite -> JobSpecs) -> launch (backend) -> collect -> report."""

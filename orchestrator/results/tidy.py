@@ -1,0 +1,304 @@
+"""Load a run directory into validated objects, then into one tidy table (one row per job x epoch).
+
+Bad input never raises here: a spec without a report, an unreadable or invalid report, or a report
+that contradicts its spec becomes a job with status "crashed" and a reason, so the tables and the
+HTML page can show it instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import ValidationError
+
+from orchestrator.results._io import write_bytes_atomic
+from schemas import JobSpec, RunReport
+
+# Order of the columns in metrics.csv; a test pins it, so consumers can rely on it.
+COLUMNS: tuple[str, ...] = (
+    "spec_id",
+    "framework",
+    "task",
+    "dataset",
+    "repeat",
+    "seed",
+    "status",
+    "reason",
+    "metric",
+    "epochs_planned",
+    "epoch",
+    "train_seconds",
+    "cumulative_seconds",
+    "train_loss_running",
+    "train_loss",
+    "train_metric",
+    "val_loss",
+    "val_metric",
+    "first_epoch_seconds",
+    "steady_epoch_seconds",
+    "total_train_seconds",
+    "setup_seconds",
+    "import_seconds",
+    "data_seconds",
+    "build_seconds",
+    "exit_code",
+    "wall_seconds",
+)
+INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
+SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
+METRIC_FOR_TASK = {"classification": "accuracy", "regression": "mse"}
+TASK_FOR_METRIC = {v: k for k, v in METRIC_FOR_TASK.items()}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One planned job as the results see it. `status` is the effective status: the report's own,
+    or "crashed" when there is no usable report."""
+
+    spec_id: str
+    spec: JobSpec | None
+    report: RunReport | None
+    status: str
+    reason: str
+    # Best-effort identity for a spec file that failed validation (None when unknowable).
+    raw_framework: str | None = None
+    raw_task: str | None = None
+
+    @property
+    def framework(self) -> str | None:
+        if self.spec is not None:
+            return self.spec.framework
+        return self.raw_framework
+
+    @property
+    def task(self) -> str | None:
+        if self.spec is not None:
+            return self.spec.workload.task
+        return self.raw_task
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class RunData:
+    run_dir: Path
+    meta: dict[str, Any]
+    jobs: tuple[Job, ...]
+    problems: tuple[str, ...]  # things wrong with the run directory itself, shown in the report
+
+    @property
+    def name(self) -> str:
+        name = self.meta.get("name")
+        return name if isinstance(name, str) else self.run_dir.name
+
+    @property
+    def state(self) -> str:
+        state = self.meta.get("state")
+        return state if isinstance(state, str) else "unknown"
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc)
+    first = errors[0]
+    loc = ".".join(str(part) for part in first.get("loc", ()))
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{loc or '<root>'}: {first.get('msg', '')}{more}"
+
+
+def _read_json(path: Path) -> tuple[Any, str | None]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _load_meta(run_dir: Path, problems: list[str]) -> dict[str, Any]:
+    path = run_dir / "run.json"
+    if not path.exists():
+        problems.append("run.json is missing")
+        return {}
+    data, err = _read_json(path)
+    if err is not None or not isinstance(data, dict):
+        problems.append(f"run.json is unreadable: {err or 'not a JSON object'}")
+        return {}
+    return data
+
+
+def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
+    if not isinstance(raw, dict):
+        return None, None
+    framework = raw.get("framework")
+    workload = raw.get("workload")
+    task = workload.get("task") if isinstance(workload, dict) else None
+    return (
+        framework if isinstance(framework, str) else None,
+        task if isinstance(task, str) else None,
+    )
+
+
+def _load_job(spec_path: Path, reports_dir: Path) -> Job:
+    spec_id = spec_path.stem
+    raw, err = _read_json(spec_path)
+    raw_fw, raw_task = _raw_identity(raw)
+    if err is not None:
+        return Job(spec_id, None, None, "crashed", f"spec unreadable: {err}", raw_fw, raw_task)
+    try:
+        spec = JobSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        reason = f"spec failed validation: {_first_error(exc)}"
+        return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task)
+
+    report_path = reports_dir / f"{spec_id}.json"
+    if not report_path.exists():
+        return Job(spec_id, spec, None, "crashed", "no report was written")
+    _, err = _read_json(report_path)
+    if err is not None:
+        return Job(spec_id, spec, None, "crashed", f"report unreadable: {err}")
+    try:
+        report = RunReport.model_validate_json(report_path.read_text(encoding="utf-8"))
+    except ValidationError as exc:
+        return Job(spec_id, spec, None, "crashed", f"report failed validation: {_first_error(exc)}")
+
+    if report.spec_id != spec_id:
+        reason = f"report is for spec {report.spec_id!r}, not {spec_id!r}"
+        return Job(spec_id, spec, None, "crashed", reason)
+    if report.framework != spec.framework:
+        reason = f"report framework {report.framework!r} != spec framework {spec.framework!r}"
+        return Job(spec_id, spec, None, "crashed", reason)
+    if report.status == "ok" and report.exit_code not in (None, 0):
+        # Success needs both the report and the process to agree (design: "record both").
+        return Job(spec_id, spec, report, "crashed", f"report says ok but exit code {report.exit_code}")
+    reason = ""
+    if report.status != "ok":
+        if report.error is not None:
+            reason = f"{report.error.type}: {report.error.message}"
+        elif report.status == "diverged" and report.diverged_epoch is not None:
+            reason = f"diverged at epoch {report.diverged_epoch}"
+        else:
+            reason = report.status
+    return Job(spec_id, spec, report, report.status, reason)
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read run.json, every spec and its report. Never raises for bad files inside `run_dir`."""
+    run_dir = Path(run_dir)
+    problems: list[str] = []
+    meta = _load_meta(run_dir, problems)
+    specs_dir, reports_dir = run_dir / "specs", run_dir / "reports"
+    spec_paths = sorted(specs_dir.glob("*.json")) if specs_dir.is_dir() else []
+    if not spec_paths:
+        problems.append("no job specs found under specs/")
+    jobs = tuple(_load_job(path, reports_dir) for path in spec_paths)
+    known = {job.spec_id for job in jobs}
+    if reports_dir.is_dir():
+        for path in sorted(reports_dir.glob("*.json")):
+            if path.stem not in known:
+                problems.append(f"report without a spec ignored: {path.name}")
+    return RunData(run_dir=run_dir, meta=meta, jobs=jobs, problems=tuple(problems))
+
+
+def _job_fields(job: Job) -> dict[str, Any]:
+    spec, report = job.spec, job.report
+    task = job.task
+    row: dict[str, Any] = {
+        "spec_id": job.spec_id,
+        "framework": job.framework,
+        "task": task,
+        "dataset": spec.workload.dataset if spec else None,
+        "repeat": spec.repeat if spec else None,
+        "seed": spec.seed if spec else None,
+        "status": job.status,
+        "reason": job.reason,
+        "metric": report.metric if report else METRIC_FOR_TASK.get(task or ""),
+        "epochs_planned": spec.workload.epochs if spec else None,
+        "exit_code": report.exit_code if report else None,
+        "wall_seconds": report.wall_seconds if report else None,
+    }
+    timing = report.timing if report else None
+    if timing is not None:
+        row.update(
+            first_epoch_seconds=timing.first_epoch_seconds,
+            steady_epoch_seconds=timing.steady_epoch_seconds,
+            total_train_seconds=timing.total_train_seconds,
+            setup_seconds=timing.import_seconds + timing.data_seconds + timing.build_seconds,
+            import_seconds=timing.import_seconds,
+            data_seconds=timing.data_seconds,
+            build_seconds=timing.build_seconds,
+        )
+    return row
+
+
+def metrics_frame(run: RunData) -> pd.DataFrame:
+    """One row per job x epoch (a job without epochs keeps one row with `epoch` empty), columns
+    `COLUMNS`, sorted by task, framework, repeat, epoch (spec_id breaks ties)."""
+    rows: list[dict[str, Any]] = []
+    for job in run.jobs:
+        base = _job_fields(job)
+        epochs = job.report.epochs if job.report is not None else ()
+        if not epochs:
+            rows.append(base)
+        for rec in epochs:
+            rows.append({**base, **rec.model_dump()})
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    for col in INT_COLUMNS:
+        frame[col] = frame[col].astype("Int64")
+    float_cols = [c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running"))]
+    for col in float_cols:
+        frame[col] = frame[col].astype("float64")
+    for col in COLUMNS:
+        if col not in INT_COLUMNS and col not in float_cols:
+            frame[col] = frame[col].astype("object")
+    frame = frame.sort_values(SORT_KEYS, na_position="last", kind="mergesort")
+    return frame.reset_index(drop=True)
+
+
+def final_frame(metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per job: the job columns plus `final_train_metric` / `final_val_metric` taken from
+    its last recorded epoch (NaN when it recorded none)."""
+    ordered = metrics.sort_values(["spec_id", "epoch"], na_position="first", kind="mergesort")
+    last = ordered.groupby("spec_id", sort=True, dropna=False).tail(1).copy()
+    last["final_train_metric"] = last["train_metric"]
+    last["final_val_metric"] = last["val_metric"]
+    last = last.sort_values(SORT_KEYS, na_position="last", kind="mergesort")
+    return last.reset_index(drop=True)
+
+
+def frame_to_csv(frame: pd.DataFrame) -> str:
+    """CSV text with fixed line endings and the shortest round-tripping float repr (stable)."""
+    return str(frame.to_csv(index=False, lineterminator="\n"))
+
+
+def write_metrics(run: RunData, out_dir: Path) -> list[Path]:
+    """Write metrics.csv, and metrics.parquet when pyarrow imports."""
+    frame = metrics_frame(run)
+    written = [write_bytes_atomic(out_dir / "metrics.csv", frame_to_csv(frame).encode("utf-8"))]
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return written
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    written.append(write_bytes_atomic(out_dir / "metrics.parquet", buffer.getvalue()))
+    return written
+
+
+def finite(values: Any) -> list[float]:
+    """The finite floats among `values` (None / NaN / inf dropped), in order."""
+    out: list[float] = []
+    for v in values:
+        if v is None or v is pd.NA:
+            continue
+        f = float(v)
+        if math.isfinite(f):
+            out.append(f)
+    return out

@@ -1,0 +1,54 @@
+"""Environment fingerprint pieces that do not depend on the framework."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def env_hash() -> str:
+    """sha256 over the installed distributions: two reports with the same hash ran the same stack."""
+    names = sorted(
+        f"{d.metadata['Name']}=={d.version}".lower()
+        for d in metadata.distributions()
+        if d.metadata["Name"]
+    )
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
+def nvidia_driver() -> str | None:
+    try:
+        text = Path("/proc/driver/nvidia/version").read_text()
+    except OSError:
+        return None
+    for word in text.split():
+        if word.count(".") >= 1 and word.replace(".", "").isdigit():
+            return word
+    return None
+
+
+def base_fields() -> dict[str, object]:
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count() or 1,
+        "numpy": numpy.__version__,
+        "env_hash": env_hash(),
+        "image_digest": os.environ.get("BENCH_IMAGE_DIGEST") or None,
+    }

@@ -1,0 +1,82 @@
+"""What every runner shares so that only the framework differs (design rules 2, 3 and 4).
+
+Initial weights and batch order come from numpy here, identically for every framework; the
+evaluation maths (loss and metric on the full train and validation sets) is numpy in float64 on the
+framework's float32 outputs, so no framework's metric implementation can tilt the comparison.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from schemas.job import Workload
+
+# Salts keep the weight and permutation streams independent for the same job seed.
+_INIT_STREAM = 0x1417
+_ORDER_STREAM = 0x0B0D
+
+
+def initial_weights(workload: Workload, n_features: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(kernel (fan_in, fan_out), bias (fan_out,)) per dense layer, float32, biases zero."""
+    rng = np.random.default_rng([seed, _INIT_STREAM])
+    weights = []
+    fan_in = n_features
+    for layer in workload.layers:
+        fan_out = layer.units
+        if workload.init == "glorot_uniform":
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+        else:  # he_uniform
+            limit = np.sqrt(6.0 / fan_in)
+        kernel = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
+        weights.append((kernel, np.zeros(fan_out, dtype=np.float32)))
+        fan_in = fan_out
+    return weights
+
+
+def permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The batch order of one epoch: the same indices in every runner."""
+    return np.random.default_rng([seed, _ORDER_STREAM, epoch]).permutation(n)
+
+
+def sha256_arrays(arrays: Sequence[np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+class ShapeMismatch(ValueError):
+    """Prediction and target shapes differ: a loss would broadcast instead of compare.
+
+    The paper's PyTorch regression compared a (B, 1) prediction with a (B,) target, silently
+    broadcasting to (B, B); every loss in this project refuses that loudly."""
+
+
+def check_shapes(pred_shape: tuple[int, ...], target_shape: tuple[int, ...], loss: str) -> None:
+    if loss == "cross_entropy":
+        ok = len(pred_shape) == 2 and tuple(target_shape) == (pred_shape[0],)
+    else:
+        ok = tuple(pred_shape) == tuple(target_shape)
+    if not ok:
+        raise ShapeMismatch(
+            f"{loss}: prediction shape {tuple(pred_shape)} does not fit target shape "
+            f"{tuple(target_shape)}"
+        )
+
+
+def evaluate(outputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[float, float]:
+    """(loss, metric) over a whole split: cross-entropy + accuracy, or MSE + MSE."""
+    check_shapes(outputs.shape, targets.shape, loss)
+    out = outputs.astype(np.float64)
+    if loss == "cross_entropy":
+        peak = out.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(out - peak).sum(axis=1)) + peak[:, 0]
+        ce = float(np.mean(log_norm - out[np.arange(len(targets)), targets]))
+        acc = float(np.mean(out.argmax(axis=1) == targets))
+        return ce, acc
+    mse = float(np.mean((out - targets.astype(np.float64)) ** 2))
+    return mse, mse

@@ -1,0 +1,257 @@
+"""The framework-neutral part of every runner: spec in, one report out, whatever happens.
+
+A framework plug-in (runners/<name>/session.py) only builds the model and runs timed epochs; data,
+initial weights, batch order, evaluation, status classification and the atomic report write are
+here, once, so no runner can drift from the others.
+
+    python -m runners.pytorch --spec job.json --out report.json [--data-dir DIR]
+
+Exit codes: 0 report written with status ok; 1 report written with another status; 2 usage error
+(unreadable or invalid spec: one line on stderr, no report, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import importlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import ValidationError
+
+from runners import datasets, environment, fairness
+from schemas.datasets import CATALOG, METRIC_FOR_TASK
+from schemas.errors import describe
+from schemas.job import JobSpec
+from schemas.report import EpochRecord, ErrorInfo, RunReport, Timing
+
+EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split
+
+
+class Diverged(RuntimeError):
+    def __init__(self, epoch: int, value: float):
+        super().__init__(f"training loss became {value} in epoch {epoch}")
+        self.epoch = epoch
+
+
+class Timeout(RuntimeError):
+    pass
+
+
+class Session(Protocol):
+    """What a framework plug-in returns from `build`."""
+
+    def param_count(self) -> int: ...
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Raw outputs (logits / regression values) as float32 numpy, inference mode."""
+
+    def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
+        """Train one epoch in `perm` order; return (seconds of training steps only, device
+        synchronised; mean batch loss weighted by batch size)."""
+
+    def is_oom(self, exc: BaseException) -> bool: ...
+
+    def fingerprint(self) -> dict[str, Any]:
+        """framework, framework_version, threads (read back), gpu, and the fairness fields only the
+        framework can tell: optimizer (read back), loss, execution, notes."""
+
+
+class Plugin(Protocol):
+    def build(
+        self, spec: JobSpec, data: datasets.Arrays, weights: list[tuple[np.ndarray, np.ndarray]]
+    ) -> Session: ...
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _subset(data: datasets.Arrays, spec: JobSpec) -> datasets.Arrays:
+    w = spec.workload
+    return datasets.Arrays(
+        data.x_train[: w.max_train_samples],
+        data.y_train[: w.max_train_samples],
+        data.x_val[: w.max_val_samples],
+        data.y_val[: w.max_val_samples],
+        data.meta,
+    )
+
+
+def _predict_all(session: Session, x: np.ndarray) -> np.ndarray:
+    return np.concatenate([session.predict(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+
+
+def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, Any]) -> None:
+    """Run the job, filling `state` with report fields as they become known, so a failure in
+    epoch 7 still reports epochs 1-6."""
+    w = spec.workload
+    deadline = time.monotonic() + spec.timeouts.job_seconds
+
+    t = time.perf_counter()
+    plugin: Plugin = importlib.import_module(plugin_module)  # type: ignore[assignment]
+    import_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    data = _subset(datasets.load(datasets.prepare(w.dataset, data_dir)), spec)
+    data_s = time.perf_counter() - t
+
+    info = CATALOG[w.dataset]
+    weights = fairness.initial_weights(w, info.n_features, spec.seed)
+    t = time.perf_counter()
+    session = plugin.build(spec, data, weights)
+    build_s = time.perf_counter() - t
+    state["session"] = session
+
+    probe = session.predict(data.x_train[: w.batch_size])
+    fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
+    initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+
+    n = len(data.x_train)
+    order_hash = hashlib.sha256()
+    cumulative = 0.0
+    for epoch in range(1, w.epochs + 1):
+        perm = fairness.permutation(n, spec.seed, epoch)
+        order_hash.update(perm.astype(np.int64).tobytes())
+        seconds, running = session.train_epoch(perm)
+        if not math.isfinite(running):
+            raise Diverged(epoch, running)
+        cumulative += seconds
+        train_loss, train_metric = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
+        if not all(map(math.isfinite, (train_loss, val_loss))):
+            raise Diverged(epoch, train_loss)
+        state["epochs"].append(
+            EpochRecord(
+                epoch=epoch,
+                train_seconds=seconds,
+                cumulative_seconds=cumulative,
+                train_loss_running=running,
+                train_loss=train_loss,
+                train_metric=train_metric,
+                val_loss=val_loss,
+                val_metric=val_metric,
+            )
+        )
+        print(
+            json.dumps({"event": "epoch", "epoch": epoch, "of": w.epochs, "seconds": round(seconds, 4),
+                        "val_metric": val_metric}),
+            flush=True,
+        )
+        if time.monotonic() > deadline and epoch < w.epochs:
+            raise Timeout(f"job deadline of {spec.timeouts.job_seconds}s passed after epoch {epoch}")
+
+    epoch_times = [e.train_seconds for e in state["epochs"]]
+    state["timing"] = Timing(
+        import_seconds=import_s,
+        data_seconds=data_s,
+        build_seconds=build_s,
+        first_epoch_seconds=epoch_times[0],
+        steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
+        total_train_seconds=cumulative,
+    )
+    fp = session.fingerprint()
+    state["env"] = {**environment.base_fields(), "framework": fp["framework"],
+                    "framework_version": fp["framework_version"], "threads": fp["threads"], "gpu": fp.get("gpu")}
+    state["fairness"] = {
+        "dataset": w.dataset,
+        "dataset_sha256": data.sha256(),
+        "train_samples": n,
+        "val_samples": len(data.x_val),
+        "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),
+        "batch_order_sha256": order_hash.hexdigest(),
+        "param_count": session.param_count(),
+        "initial_train_loss": initial_loss,
+        "optimizer": fp["optimizer"],
+        "loss": fp["loss"],
+        "precision": spec.precision,
+        "tf32": spec.tf32,
+        "execution": fp["execution"],
+        "notes": fp.get("notes", ()),
+    }
+
+
+def _classify(exc: BaseException, session: Session | None) -> str:
+    if isinstance(exc, Diverged):
+        return "diverged"
+    if isinstance(exc, Timeout):
+        return "timeout"
+    if isinstance(exc, MemoryError) or (session is not None and session.is_oom(exc)):
+        return "oom"
+    return "error"
+
+
+def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunReport:
+    started = _now()
+    status, error, diverged_epoch = "ok", None, None
+    state: dict[str, Any] = {"epochs": []}
+    try:
+        train(spec, plugin_module, data_dir, state)
+    except Exception as exc:  # every failure must still produce a report
+        status = _classify(exc, state.get("session"))
+        diverged_epoch = exc.epoch if isinstance(exc, Diverged) else None
+        tail = "".join(traceback.format_exception(exc)).splitlines()[-12:]
+        error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000], traceback_tail=tail)
+    report = RunReport(
+        spec_id=spec.spec_id,
+        framework=spec.framework,
+        status=status,  # type: ignore[arg-type]
+        started_at=started,
+        finished_at=_now(),
+        metric=METRIC_FOR_TASK[spec.workload.task],  # type: ignore[arg-type]
+        epochs=state["epochs"],
+        timing=state.get("timing"),
+        env=state.get("env"),
+        fairness=state.get("fairness"),
+        diverged_epoch=diverged_epoch,
+        error=error,
+    )
+    write_atomic(out, report.model_dump_json(indent=2))
+    return report
+
+
+def load_spec(path: Path) -> JobSpec:
+    """Raises SystemExit(2) with one line naming the file and field on any problem."""
+    try:
+        return JobSpec.model_validate_json(path.read_bytes())
+    except OSError as exc:
+        print(f"error: cannot read spec {path}: {exc.strerror}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"error: invalid spec {describe(exc, str(path))}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def main(framework: str, argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m runners.{framework}", description=__doc__.split("\n")[0])
+    parser.add_argument("--spec", type=Path, required=True, help="JobSpec JSON file")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the RunReport JSON")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("BENCH_DATA_DIR", Path.home() / ".cache/bench/data")),
+                        help="prepared datasets (.npz); prepared here if missing")
+    args = parser.parse_args(argv)
+    spec = load_spec(args.spec)
+    if spec.framework != framework:
+        print(f"error: {args.spec}: framework is {spec.framework!r}, this runner is {framework!r}", file=sys.stderr)
+        return 2
+    report = run(spec, f"runners.{framework}.session", args.data_dir, args.out)
+    if report.error:
+        print(f"{report.status}: {report.error.type}: {report.error.message}", file=sys.stderr)
+    return 0 if report.status == "ok" else 1

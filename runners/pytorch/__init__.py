@@ -1,0 +1,1 @@
+"""PyTorch runner. The heavy part (`session`) is imported only when a job runs."""

@@ -1,0 +1,1 @@
+"""Keras 3 on the TensorFlow backend. The heavy part (`session`) is imported only when a job runs."""
