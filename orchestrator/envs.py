@@ -41,7 +41,11 @@ def venv_python(framework: str) -> Path:
 
 def is_current(framework: str) -> bool:
     stamp = venv_root() / framework / STAMP
-    return venv_python(framework).exists() and stamp.exists() and stamp.read_text().strip() == lock_hash(framework)
+    return (
+        venv_python(framework).exists()
+        and stamp.exists()
+        and stamp.read_text().strip() == lock_hash(framework)
+    )
 
 
 def ensure(framework: str, log=print) -> Path:  # type: ignore[no-untyped-def]
@@ -58,8 +62,16 @@ def ensure(framework: str, log=print) -> Path:  # type: ignore[no-untyped-def]
     log(f"{framework}: creating virtualenv {target} from {req.relative_to(ROOT)} (first use; takes minutes)")
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
     subprocess.run(
-        [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-r", str(req)],
+        [
+            str(target / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(req),
+        ],
         check=True,
     )
     (target / STAMP).write_text(lock_hash(framework) + "\n")

@@ -22,9 +22,7 @@ def cpu_model() -> str:
 def env_hash() -> str:
     """sha256 over the installed distributions: two reports with the same hash ran the same stack."""
     names = sorted(
-        f"{d.metadata['Name']}=={d.version}".lower()
-        for d in metadata.distributions()
-        if d.metadata["Name"]
+        f"{d.metadata['Name']}=={d.version}".lower() for d in metadata.distributions() if d.metadata["Name"]
     )
     return hashlib.sha256("\n".join(names).encode()).hexdigest()
 

@@ -63,8 +63,7 @@ def check_shapes(pred_shape: tuple[int, ...], target_shape: tuple[int, ...], los
         ok = tuple(pred_shape) == tuple(target_shape)
     if not ok:
         raise ShapeMismatch(
-            f"{loss}: prediction shape {tuple(pred_shape)} does not fit target shape "
-            f"{tuple(target_shape)}"
+            f"{loss}: prediction shape {tuple(pred_shape)} does not fit target shape {tuple(target_shape)}"
         )
 
 

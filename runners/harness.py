@@ -73,7 +73,7 @@ class Plugin(Protocol):
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -136,7 +136,9 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
         if not math.isfinite(running):
             raise Diverged(epoch, running)
         cumulative += seconds
-        train_loss, train_metric = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        train_loss, train_metric = fairness.evaluate(
+            _predict_all(session, data.x_train), data.y_train, w.loss
+        )
         val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
         if not all(map(math.isfinite, (train_loss, val_loss))):
             raise Diverged(epoch, train_loss)
@@ -153,8 +155,15 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
             )
         )
         print(
-            json.dumps({"event": "epoch", "epoch": epoch, "of": w.epochs, "seconds": round(seconds, 4),
-                        "val_metric": val_metric}),
+            json.dumps(
+                {
+                    "event": "epoch",
+                    "epoch": epoch,
+                    "of": w.epochs,
+                    "seconds": round(seconds, 4),
+                    "val_metric": val_metric,
+                }
+            ),
             flush=True,
         )
         if time.monotonic() > deadline and epoch < w.epochs:
@@ -170,8 +179,13 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
         total_train_seconds=cumulative,
     )
     fp = session.fingerprint()
-    state["env"] = {**environment.base_fields(), "framework": fp["framework"],
-                    "framework_version": fp["framework_version"], "threads": fp["threads"], "gpu": fp.get("gpu")}
+    state["env"] = {
+        **environment.base_fields(),
+        "framework": fp["framework"],
+        "framework_version": fp["framework_version"],
+        "threads": fp["threads"],
+        "gpu": fp.get("gpu"),
+    }
     state["fairness"] = {
         "dataset": w.dataset,
         "dataset_sha256": data.sha256(),
@@ -241,15 +255,24 @@ def load_spec(path: Path) -> JobSpec:
 
 
 def main(framework: str, argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m runners.{framework}", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=f"python -m runners.{framework}", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--spec", type=Path, required=True, help="JobSpec JSON file")
     parser.add_argument("--out", type=Path, required=True, help="where to write the RunReport JSON")
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("BENCH_DATA_DIR", Path.home() / ".cache/bench/data")),
-                        help="prepared datasets (.npz); prepared here if missing")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(os.environ.get("BENCH_DATA_DIR", Path.home() / ".cache/bench/data")),
+        help="prepared datasets (.npz); prepared here if missing",
+    )
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)
     if spec.framework != framework:
-        print(f"error: {args.spec}: framework is {spec.framework!r}, this runner is {framework!r}", file=sys.stderr)
+        print(
+            f"error: {args.spec}: framework is {spec.framework!r}, this runner is {framework!r}",
+            file=sys.stderr,
+        )
         return 2
     report = run(spec, f"runners.{framework}.session", args.data_dir, args.out)
     if report.error:

@@ -5,7 +5,7 @@ test fails when they are stale.
 """
 
 from schemas.datasets import CATALOG, DatasetInfo
-from schemas.job import SCHEMA_VERSION, Adam, Dense, Device, JobSpec, SGD, Threads, Timeouts, Workload
+from schemas.job import SCHEMA_VERSION, SGD, Adam, Dense, Device, JobSpec, Threads, Timeouts, Workload
 from schemas.report import (
     STATUSES,
     EnvInfo,

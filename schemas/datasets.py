@@ -23,9 +23,7 @@ class DatasetInfo:
 
 
 CATALOG: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo(
-        "mnist", "classification", 784, 10, "MNIST digits, 60k train / 10k test (download)"
-    ),
+    "mnist": DatasetInfo("mnist", "classification", 784, 10, "MNIST digits, 60k train / 10k test (download)"),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
         "classification",

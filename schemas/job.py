@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,7 +52,7 @@ class SGD(Strict):
     nesterov: bool
 
 
-Optimizer = Annotated[Union[Adam, SGD], Field(discriminator="name")]
+Optimizer = Annotated[Adam | SGD, Field(discriminator="name")]
 
 
 class Workload(Strict):

@@ -16,6 +16,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> Path:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file 0600; results are meant to be read by others (CI, a web server).
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         # The temp file is ours alone; leaving it would litter the run directory.

@@ -142,7 +142,8 @@ def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
     task = workload.get("task") if isinstance(workload, dict) else None
     return (
         framework if isinstance(framework, str) else None,
-        task if isinstance(task, str) else None,
+        # Only a known task name: it ends up in file names and table titles.
+        task if isinstance(task, str) and task in METRIC_FOR_TASK else None,
     )
 
 

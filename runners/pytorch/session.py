@@ -36,7 +36,7 @@ def _configure(spec: JobSpec) -> torch.device:
 
 def _network(spec: JobSpec, weights: list[tuple[np.ndarray, np.ndarray]]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for layer, (kernel, bias) in zip(spec.workload.layers, weights):
+    for layer, (kernel, bias) in zip(spec.workload.layers, weights, strict=False):
         linear = nn.Linear(kernel.shape[0], kernel.shape[1])
         with torch.no_grad():  # shared numpy init; Keras stores (in, out), torch (out, in)
             linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
@@ -103,12 +103,18 @@ class TorchSession:
 
     def fingerprint(self) -> dict[str, Any]:
         group = self.optimizer.param_groups[0]
-        applied = {k: v for k, v in group.items() if k != "params" and isinstance(v, (int, float, bool, tuple, str))}
+        applied = {
+            k: v for k, v in group.items() if k != "params" and isinstance(v, (int, float, bool, tuple, str))
+        }
         gpu = None
         if self.device.type == "cuda":
             from runners.environment import nvidia_driver
 
-            gpu = {"name": torch.cuda.get_device_name(self.device), "driver": nvidia_driver(), "cuda": torch.version.cuda}
+            gpu = {
+                "name": torch.cuda.get_device_name(self.device),
+                "driver": nvidia_driver(),
+                "cuda": torch.version.cuda,
+            }
         return {
             "framework": "pytorch",
             "framework_version": torch.__version__,
@@ -117,9 +123,7 @@ class TorchSession:
             "optimizer": {"class": type(self.optimizer).__name__, **applied},
             "loss": f"torch.nn.{type(self.loss_fn).__name__}(reduction='mean') on raw outputs",
             "execution": "torch.compile" if self.spec.compile == "jit" else "eager",
-            "notes": (
-                "Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",
-            )
+            "notes": ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)
             if isinstance(self.spec.workload.optimizer, Adam)
             else (),
         }

@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+import tensorflow as tf  # noqa: E402
 from runners.datasets import Arrays  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
@@ -59,7 +59,7 @@ class KerasSession:
         layers: list[Any] = [keras.Input(shape=(data.x_train.shape[1],), dtype="float32")]
         layers += [keras.layers.Dense(layer.units, activation=layer.activation) for layer in w.layers]
         self.model = keras.Sequential(layers)
-        for dense, (kernel, bias) in zip(self.model.layers, weights):
+        for dense, (kernel, bias) in zip(self.model.layers, weights, strict=False):
             dense.set_weights([kernel, bias])
         opt = w.optimizer
         if isinstance(opt, Adam):
@@ -88,7 +88,12 @@ class KerasSession:
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         xs, ys = self.x[perm], self.y[perm]  # gathered before the clock starts
         history = self.model.fit(
-            xs, ys, batch_size=self.spec.workload.batch_size, epochs=1, shuffle=False, verbose=0,
+            xs,
+            ys,
+            batch_size=self.spec.workload.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
             callbacks=[self.clock],
         )
         return self.clock.seconds, float(history.history["loss"][0])
@@ -120,11 +125,10 @@ class KerasSession:
             "optimizer": {"class": type(opt).__name__, **applied},
             "loss": f"keras.losses.{type(self.model.loss).__name__}"
             + ("(from_logits=True)" if self.spec.workload.loss == "cross_entropy" else "()"),
-            "execution": "model.fit, XLA (jit_compile=True)" if self.spec.compile == "jit"
+            "execution": "model.fit, XLA (jit_compile=True)"
+            if self.spec.compile == "jit"
             else "model.fit, tf.function graph (jit_compile=False)",
-            "notes": (
-                "Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",
-            )
+            "notes": ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
             if isinstance(self.spec.workload.optimizer, Adam)
             else (),
         }

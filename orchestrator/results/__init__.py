@@ -1,0 +1,89 @@
+"""Results of a run: tidy metrics, tables, winner verdicts, parity evidence, plots, report.html.
+
+    render_run(run_dir)  -> writes everything below into run_dir, returns the paths
+    summarize(run_dir)   -> one line for the terminal
+
+    run_dir/metrics.csv, metrics.parquet   one row per job x epoch (tidy.metrics_frame)
+    run_dir/tables/*.md, *.csv             results_<task>, winner, parity
+    run_dir/plots/<task>_<what>.png, .svg  what = time, train_metric, val_metric
+    run_dir/report.html                    self-contained page
+
+Every file is written atomically. metrics.csv and the tables are byte-for-byte reproducible.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from orchestrator.results import stats
+from orchestrator.results._io import write_text_atomic
+from orchestrator.results.html import render_html
+from orchestrator.results.parity import parity_rows, parity_table
+from orchestrator.results.plots import render_plots
+from orchestrator.results.tables import WinnerRow, build_tables
+from orchestrator.results.tidy import RunData, final_frame, load_run, metrics_frame, write_metrics
+
+__all__ = ["load_run", "metrics_frame", "render_run", "summarize", "summary_line"]
+
+
+def _status_counts(run: RunData) -> str:
+    counts = Counter(job.status for job in run.jobs)
+    order = ["ok", *sorted(s for s in counts if s != "ok")]
+    parts = [f"{counts[s]} {s}" for s in order if counts[s]]
+    return f"{len(run.jobs)} jobs: " + (", ".join(parts) if parts else "none")
+
+
+def _verdict_phrase(row: WinnerRow) -> str:
+    v = row.verdict
+    if v is None:
+        return f"{row.criterion} n/a ({row.note})"
+    if v.winner is None:
+        return f"{row.criterion} {v.text}"
+    # The winner's median over the loser's: 0.71x time = takes 71% of the time.
+    return f"{row.criterion} winner {v.winner} ({v.winner_ratio:.2f}x)"
+
+
+def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
+    """'12 jobs: 11 ok, 1 crashed; classification: time winner pytorch (0.71x), quality tie'."""
+    parts = [_status_counts(run)]
+    for task in sorted({r.task for r in rows}):
+        task_rows = [r for r in rows if r.task == task]
+        several_pairs = len({(r.verdict.name_a, r.verdict.name_b) for r in task_rows if r.verdict}) > 1
+        phrases = []
+        for r in task_rows:
+            phrase = _verdict_phrase(r)
+            if several_pairs and r.verdict is not None:
+                phrase += f" [{r.verdict.name_a} vs {r.verdict.name_b}]"
+            phrases.append(phrase)
+        parts.append(f"{task}: " + ", ".join(phrases))
+    return "; ".join(parts)
+
+
+def summarize(run_dir: Path, n_boot: int = stats.N_BOOT) -> str:
+    run = load_run(Path(run_dir))
+    _, rows = build_tables(final_frame(metrics_frame(run)), n_boot=n_boot)
+    return summary_line(run, rows)
+
+
+def render_run(run_dir: Path, n_boot: int = stats.N_BOOT, plots: bool = True) -> list[Path]:
+    """Write metrics, tables, plots and report.html into `run_dir`; return the written paths.
+    `plots=False` skips the figures (the slow part) in the files and the page."""
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    metrics = metrics_frame(run)
+    written = write_metrics(run, run_dir)
+
+    tables, rows = build_tables(final_frame(metrics), n_boot=n_boot)
+    prows = parity_rows(run)
+    ptable = parity_table(prows)
+    for t in [*tables, ptable]:
+        written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.md", t.markdown()))
+        written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.csv", t.csv()))
+
+    figures = render_plots(metrics, run_dir / "plots") if plots else []
+    written += [path for plot in figures for path in plot.paths]
+
+    page = render_html(run, summary_line(run, rows), tables, ptable, prows, figures)
+    written.append(write_text_atomic(run_dir / "report.html", page))
+    return written

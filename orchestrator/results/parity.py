@@ -1,0 +1,153 @@
+"""Parity table: evidence that paired jobs really started from the same point (fairness rule 8).
+
+Jobs are paired within a task when they share seed and repeat but differ in framework. A pair
+passes when dataset, initial weights and batch order hashes and the parameter counts are equal, the
+initial training losses agree to INITIAL_LOSS_RTOL and the epoch-1 running losses to EPOCH1_RTOL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
+from orchestrator.results.tidy import Job, RunData
+
+# Same init, same data, same batch order: float32 reduction order is the only difference left.
+INITIAL_LOSS_RTOL = 1e-5
+# One epoch of Adam updates lets rounding differences grow; 1e-3 still catches a real mismatch.
+EPOCH1_RTOL = 1e-3
+
+
+def rel_diff(a: float, b: float) -> float:
+    """|a - b| / max(|a|, |b|); 0 when both are 0."""
+    scale = max(abs(a), abs(b))
+    return 0.0 if scale == 0.0 else abs(a - b) / scale
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    task: str
+    repeat: int
+    seed: int
+    framework_a: str
+    framework_b: str
+    params_equal: bool | None
+    initial_loss_rel_diff: float
+    epoch1_rel_diff: float
+    init_equal: bool | None
+    batch_order_equal: bool | None
+    dataset_equal: bool | None
+    check: str  # "pass", "FAIL: ...", "n/a: ..."
+
+    @property
+    def failed(self) -> bool:
+        return self.check.startswith("FAIL")
+
+
+def _epoch1(job: Job) -> float:
+    if job.report is None:
+        return math.nan
+    for rec in job.report.epochs:
+        if rec.epoch == 1:
+            return rec.train_loss_running
+    return math.nan
+
+
+def _compare(task: str, a: Job, b: Job) -> ParityRow:
+    assert a.spec is not None and b.spec is not None
+    fa = a.report.fairness if a.report else None
+    fb = b.report.fairness if b.report else None
+    key = (task, a.spec.repeat, a.spec.seed, a.spec.framework, b.spec.framework)
+    if fa is None or fb is None:
+        missing = [j for j, f in ((a, fa), (b, fb)) if f is None]
+        why = ", ".join(f"{j.framework} {j.status}, no fairness manifest" for j in missing)
+        return ParityRow(*key, None, math.nan, math.nan, None, None, None, f"n/a: {why}")
+    params = fa.param_count == fb.param_count
+    init = fa.init_weights_sha256 == fb.init_weights_sha256
+    order = fa.batch_order_sha256 == fb.batch_order_sha256
+    data = fa.dataset_sha256 == fb.dataset_sha256
+    loss0 = rel_diff(fa.initial_train_loss, fb.initial_train_loss)
+    loss1 = rel_diff(_epoch1(a), _epoch1(b))
+    failures = [name for name, ok in (
+        ("param count", params), ("init weights", init), ("batch order", order),
+        ("dataset", data), (f"initial loss > {INITIAL_LOSS_RTOL:g}", loss0 <= INITIAL_LOSS_RTOL),
+    ) if not ok]  # fmt: skip
+    if math.isnan(loss1):
+        check_e1 = "no epoch 1"
+    elif loss1 > EPOCH1_RTOL:
+        failures.append(f"epoch-1 loss > {EPOCH1_RTOL:g}")
+        check_e1 = ""
+    else:
+        check_e1 = ""
+    if failures:
+        check = "FAIL: " + ", ".join(failures)
+    elif check_e1:
+        check = f"n/a: {check_e1}"
+    else:
+        check = "pass"
+    return ParityRow(*key, params, loss0, loss1, init, order, data, check)
+
+
+def parity_rows(run: RunData) -> list[ParityRow]:
+    """Every cross-framework pair sharing task, seed and repeat (first job by spec id on a clash)."""
+    groups: dict[tuple[str, int, int], dict[str, Job]] = {}
+    for job in sorted(run.jobs, key=lambda j: j.spec_id):
+        if job.spec is None:
+            continue
+        key = (job.spec.workload.task, job.spec.repeat, job.spec.seed)
+        groups.setdefault(key, {}).setdefault(job.spec.framework, job)
+    rows = []
+    for (task, _, _), by_fw in sorted(groups.items()):
+        for fa, fb in itertools.combinations(sorted(by_fw), 2):
+            rows.append(_compare(task, by_fw[fa], by_fw[fb]))
+    return rows
+
+
+def _yes_no(x: bool | None) -> str:
+    return MISSING if x is None else ("yes" if x else "NO")
+
+
+def parity_table(rows: list[ParityRow]) -> Table:
+    headers = (
+        "task", "repeat", "seed", "A", "B", "params equal", "initial loss rel. diff",
+        "epoch-1 loss rel. diff", "init weights equal", "batch order equal", "dataset equal",
+        "check",
+    )  # fmt: skip
+    csv_headers = (
+        "task", "repeat", "seed", "framework_a", "framework_b", "params_equal",
+        "initial_loss_rel_diff", "epoch1_rel_diff", "init_weights_equal", "batch_order_equal",
+        "dataset_equal", "check",
+    )  # fmt: skip
+    display, raw = [], []
+    for r in rows:
+        common = (r.task, str(r.repeat), str(r.seed), r.framework_a, r.framework_b)
+        display.append((
+            *common, _yes_no(r.params_equal), fmt(r.initial_loss_rel_diff),
+            fmt(r.epoch1_rel_diff), _yes_no(r.init_equal), _yes_no(r.batch_order_equal),
+            _yes_no(r.dataset_equal), r.check,
+        ))  # fmt: skip
+        raw.append((
+            *common, fmt_csv(r.params_equal), fmt_csv(r.initial_loss_rel_diff),
+            fmt_csv(r.epoch1_rel_diff), fmt_csv(r.init_equal), fmt_csv(r.batch_order_equal),
+            fmt_csv(r.dataset_equal), r.check,
+        ))  # fmt: skip
+    n_fail = sum(r.failed for r in rows)
+    caption = (
+        "Jobs paired within a task by seed and repeat across frameworks. Pass: equal parameter "
+        "counts and dataset / initial-weights / batch-order sha256, initial training loss "
+        f"relative difference <= {INITIAL_LOSS_RTOL:g}, epoch-1 running loss relative difference "
+        f"<= {EPOCH1_RTOL:g} (relative difference = |a - b| / max(|a|, |b|)). "
+        f"{len(rows)} pairs, {n_fail} failing."
+    )
+    return Table(
+        name="parity",
+        title="Parity check",
+        caption=caption,
+        headers=headers,
+        rows=tuple(display),
+        csv_headers=csv_headers,
+        csv_rows=tuple(raw),
+        row_marks=tuple("fail" if r.failed else ("warn" if r.check != "pass" else "") for r in rows),
+    )

@@ -1,0 +1,166 @@
+"""The paper's figures, with repeats: per task, epochs vs cumulative training time, vs training
+metric and vs validation metric; one line per framework (median over ok repeats) and a min–max band.
+
+matplotlib is imported inside functions (importing this module stays cheap) and figures are drawn
+on `Figure` + the Agg canvas directly, never through pyplot's global state. SVG output uses a fixed
+hash salt and no date; PNG carries no date either, so files only change when the data does.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+import pandas as pd
+
+from orchestrator.results._io import write_bytes_atomic
+
+# (file suffix, column, y label template, title part)
+FIGURES: tuple[tuple[str, str, str, str], ...] = (
+    ("time", "cumulative_seconds", "cumulative training time (s)", "training time"),
+    ("train_metric", "train_metric", "training {metric_label}", "training {metric}"),
+    ("val_metric", "val_metric", "validation {metric_label}", "validation {metric}"),
+)
+METRIC_LABELS = {
+    "accuracy": "accuracy (fraction correct)",
+    "mse": "MSE (standardized target units²)",
+}
+METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
+# Fixed colours per framework name so a framework looks the same in every figure and run.
+COLOURS = {"pytorch": "#d62728", "tensorflow": "#1f77b4", "fake": "#7f7f7f"}
+FALLBACK_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+RC = {"svg.hashsalt": "bench", "svg.fonttype": "path", "font.size": 10.0}
+
+
+@dataclass(frozen=True)
+class Curve:
+    framework: str
+    epochs: list[int]
+    median: list[float]
+    low: list[float]
+    high: list[float]
+    n_repeats: int
+
+
+def curves(metrics: pd.DataFrame, task: str, column: str) -> list[Curve]:
+    """Per framework: median, min and max of `column` over ok repeats at each epoch."""
+    rows = metrics[(metrics["task"] == task) & (metrics["status"] == "ok")]
+    rows = rows.dropna(subset=["epoch", column])
+    out = []
+    for fw in sorted(str(f) for f in rows["framework"].dropna().unique()):
+        sub = rows[rows["framework"] == fw]
+        agg = sub.groupby("epoch", sort=True)[column].agg(["median", "min", "max"])
+        out.append(
+            Curve(
+                framework=fw,
+                epochs=[int(e) for e in agg.index],
+                median=[float(v) for v in agg["median"]],
+                low=[float(v) for v in agg["min"]],
+                high=[float(v) for v in agg["max"]],
+                n_repeats=int(sub["spec_id"].nunique()),
+            )
+        )
+    return out
+
+
+def _minor_label(value: float, show: bool) -> str:
+    """Label minor log ticks at 2x, 3x and 5x a power of ten, and only on a short axis."""
+    if not show or value <= 0:
+        return ""
+    mantissa = value / 10 ** math.floor(math.log10(value) + 1e-9)
+    return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5)) else ""
+
+
+def _colour(framework: str, index: int) -> str:
+    return COLOURS.get(framework, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
+
+
+def draw(
+    task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame
+) -> tuple[bytes, bytes]:
+    """Render one figure; returns (png bytes, svg bytes)."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    spec = {name: (col, ylabel, title) for name, col, ylabel, title in FIGURES}
+    column, ylabel, title = spec[which]
+    fmt_args = {
+        "metric": METRIC_NAMES.get(metric, metric),
+        "metric_label": METRIC_LABELS.get(metric, metric),
+    }
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(7.0, 4.2), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        data = curves(metrics, task, column)
+        for i, c in enumerate(data):
+            colour = _colour(c.framework, i)
+            label = f"{c.framework} (median of {c.n_repeats}, band min–max)"
+            ax.fill_between(c.epochs, c.low, c.high, color=colour, alpha=0.2, linewidth=0)
+            ax.plot(c.epochs, c.median, color=colour, marker="o", markersize=3, label=label)
+        if not data:
+            ax.text(0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes)
+        elif metric == "mse" and which != "time" and min(min(c.low) for c in data) > 0:
+            # Losses fall by orders of magnitude; a log axis keeps late epochs readable.
+            ax.set_yscale("log")
+            # Plain numbers (0.3, 0.4) read better than 3x10^-1 on a short axis.
+            lo = min(min(c.low) for c in data)
+            hi = max(max(c.high) for c in data)
+            few_decades = hi / lo < 100
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _minor_label(v, few_decades)))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel.format(**fmt_args))
+        ax.set_title(f"{task} on {dataset}: epochs vs {title.format(**fmt_args)}")
+        ax.grid(True, alpha=0.3)
+        if data:
+            ax.legend(loc="best", fontsize=8)
+        fig.tight_layout()
+        png, svg = io.BytesIO(), io.BytesIO()
+        fig.savefig(png, format="png", metadata={"Software": None})
+        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
+    return png.getvalue(), svg.getvalue()
+
+
+def _labels(metrics: pd.DataFrame, task: str) -> tuple[str, str]:
+    rows = metrics[metrics["task"] == task]
+    datasets = sorted(str(d) for d in rows["dataset"].dropna().unique())
+    found = sorted(str(m) for m in rows["metric"].dropna().unique())
+    return ", ".join(datasets) or "unknown dataset", found[0] if found else "metric"
+
+
+@dataclass(frozen=True)
+class Plot:
+    task: str
+    which: str  # "time", "train_metric" or "val_metric"
+    title: str
+    png: bytes
+    paths: tuple[Path, ...]
+
+
+def _safe(name: str) -> str:
+    # Task names come from validated specs, but a file name is no place to trust that.
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip(".") or "task"
+
+
+def render_plots(metrics: pd.DataFrame, out_dir: Path) -> list[Plot]:
+    """Write plots/<task>_<what>.png|svg for every task; the PNG bytes come back for embedding."""
+    result: list[Plot] = []
+    for task in sorted(str(t) for t in metrics["task"].dropna().unique()):
+        dataset, metric = _labels(metrics, task)
+        for which, _, _, title in FIGURES:
+            png, svg = draw(task, dataset, metric, which, metrics)
+            stem = _safe(f"{task}_{which}")
+            paths = (
+                write_bytes_atomic(out_dir / f"{stem}.png", png),
+                write_bytes_atomic(out_dir / f"{stem}.svg", svg),
+            )
+            name = METRIC_NAMES.get(metric, metric)
+            label = f"{task} on {dataset}: epochs vs {title.format(metric=name)}"
+            result.append(Plot(task, which, label, png, paths))
+    return result

@@ -1,0 +1,221 @@
+"""Per-task results tables (the paper's Tables 1 and 2, with repeats) and the winner table (Table 3).
+
+Inputs are the per-job frame from `tidy.final_frame`; only jobs with status "ok" contribute values,
+every job counts in "n ok / n total".
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pandas as pd
+
+from orchestrator.results import stats
+from orchestrator.results._format import MISSING, Table, fmt, fmt_csv, fmt_spread
+from orchestrator.results.tidy import METRIC_FOR_TASK, finite
+
+# (column in the per-job frame, display label); "{metric}" is filled in per task.
+QUANTITIES: tuple[tuple[str, str], ...] = (
+    ("final_train_metric", "final train {metric}"),
+    ("final_val_metric", "final val {metric}"),
+    ("total_train_seconds", "total train time (s)"),
+    ("steady_epoch_seconds", "steady-state epoch (s)"),
+    ("first_epoch_seconds", "first epoch (s)"),
+    ("setup_seconds", "setup (s)"),
+)
+# Winner-table criteria: (criterion, column). Quality's direction comes from the task's metric.
+CRITERIA: tuple[tuple[str, str], ...] = (
+    ("time", "total_train_seconds"),
+    ("quality", "final_val_metric"),
+)
+SPREAD_CAPTION = "Each cell: median (min–max) over ok repeats; min–max rather than IQR because"
+SPREAD_CAPTION += " repeats are few."
+
+
+def tasks_of(final: pd.DataFrame) -> list[str]:
+    return sorted(str(t) for t in final["task"].dropna().unique())
+
+
+def frameworks_of(group: pd.DataFrame) -> list[str]:
+    return sorted(str(f) for f in group["framework"].dropna().unique())
+
+
+def task_metric(group: pd.DataFrame, task: str) -> str:
+    metrics = sorted(str(m) for m in group["metric"].dropna().unique())
+    return metrics[0] if len(metrics) == 1 else METRIC_FOR_TASK.get(task, "/".join(metrics))
+
+
+def datasets_label(group: pd.DataFrame) -> str:
+    names = sorted(str(d) for d in group["dataset"].dropna().unique())
+    return ", ".join(names) if names else "unknown dataset"
+
+
+def ok_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
+    rows = group[(group["framework"] == framework) & (group["status"] == "ok")]
+    return finite(rows[column].tolist())
+
+
+def _summary(values: list[float]) -> tuple[float, float, float]:
+    s = pd.Series(values, dtype="float64")
+    return float(s.median()), float(s.min()), float(s.max())
+
+
+def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
+    group = final[final["task"] == task]
+    metric = task_metric(group, task)
+    better = stats.BETTER.get(metric, "lower")
+    labels = [label.format(metric=metric) for _, label in QUANTITIES]
+    headers = ("framework", "ok / total", *labels)
+    csv_headers: list[str] = ["task", "framework", "n_ok", "n_total"]
+    for col, _ in QUANTITIES:
+        csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
+    rows, csv_rows = [], []
+    for fw in frameworks_of(group):
+        jobs = group[group["framework"] == fw]
+        n_ok, n_total = int((jobs["status"] == "ok").sum()), len(jobs)
+        cells = [fw, f"{n_ok} / {n_total}"]
+        raw = [task, fw, str(n_ok), str(n_total)]
+        for col, _ in QUANTITIES:
+            values = ok_values(group, fw, col)
+            med, lo, hi = _summary(values) if values else (float("nan"),) * 3
+            cells.append(fmt_spread(med, lo, hi, len(values)))
+            raw += [fmt_csv(med), fmt_csv(lo), fmt_csv(hi), str(len(values))]
+        rows.append(tuple(cells))
+        csv_rows.append(tuple(raw))
+    epochs = sorted(int(e) for e in group["epochs_planned"].dropna().unique())
+    caption = (
+        f"{SPREAD_CAPTION} Metric: {metric} ({better} is better), after the last epoch "
+        f"(planned epochs: {', '.join(map(str, epochs)) or MISSING}). Times in seconds: total = "
+        "timed training steps only; steady-state = median of epochs 2..N; first epoch includes "
+        "tracing/compilation; setup = import + data load + model build."
+    )
+    return Table(
+        name=f"results_{task}",
+        title=f"Table {number}: {task} on {datasets_label(group)}: results per framework",
+        caption=caption,
+        headers=headers,
+        rows=tuple(rows),
+        csv_headers=tuple(csv_headers),
+        csv_rows=tuple(csv_rows),
+    )
+
+
+@dataclass(frozen=True)
+class WinnerRow:
+    task: str
+    criterion: str  # "time" or "quality"
+    measure: str  # "total_train_seconds" / "accuracy" / "mse"
+    better: str
+    verdict: stats.Verdict | None  # None: fewer than two frameworks ran this task
+    note: str = ""
+
+
+def winner_rows(
+    final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
+) -> list[WinnerRow]:
+    """One row per task x criterion x framework pair (pairs in sorted name order)."""
+    out: list[WinnerRow] = []
+    for task in tasks_of(final):
+        group = final[final["task"] == task]
+        metric = task_metric(group, task)
+        fws = frameworks_of(group)
+        for criterion, col in CRITERIA:
+            measure = "total_train_seconds" if criterion == "time" else metric
+            better = stats.BETTER["time" if criterion == "time" else metric]
+            if len(fws) < 2:
+                note = f"only one framework ({', '.join(fws) or 'none'})"
+                out.append(WinnerRow(task, criterion, measure, better, None, note))
+                continue
+            for fa, fb in itertools.combinations(fws, 2):
+                v = stats.verdict(
+                    ok_values(group, fa, col),
+                    ok_values(group, fb, col),
+                    better=better,
+                    name_a=fa,
+                    name_b=fb,
+                    n_boot=n_boot,
+                    seed=seed,
+                )
+                out.append(WinnerRow(task, criterion, measure, better, v))
+    return out
+
+
+def winner_table(
+    rows: list[WinnerRow], number: int, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
+) -> Table:
+    pairs = {(r.verdict.name_a, r.verdict.name_b) for r in rows if r.verdict is not None}
+    named = len(pairs) == 1
+    a, b = next(iter(pairs)) if named else ("A", "B")
+    headers: tuple[str, ...] = (
+        "task",
+        "criterion",
+        *(() if named else ("A", "B")),
+        f"n {a} / {b}",
+        f"median {a}",
+        f"median {b}",
+        f"ratio {a}/{b}",
+        "95% CI",
+        "Mann-Whitney p",
+        "verdict",
+    )
+    display, raw = [], []
+    for r in rows:
+        crit = f"{r.criterion}: {r.measure} ({r.better} is better)"
+        v = r.verdict
+        if v is None:
+            cells = [r.task, crit, *(() if named else ("", "")), *([MISSING] * 6), r.note]
+            raw_cells = [r.task, r.criterion, r.measure, r.better, "", "", "", "", "", ""]
+            raw_cells += ["", "", "", "", "", r.note]
+        else:
+            ci = f"[{fmt(v.ci_lo)}, {fmt(v.ci_hi)}]" if v.n_a and v.n_b else MISSING
+            cells = [
+                r.task,
+                crit,
+                *(() if named else (v.name_a, v.name_b)),
+                f"{v.n_a} / {v.n_b}",
+                fmt(v.median_a),
+                fmt(v.median_b),
+                fmt(v.ratio),
+                ci,
+                fmt(v.p_value),
+                v.text,
+            ]
+            raw_cells = [r.task, r.criterion, r.measure, r.better, v.name_a, v.name_b]
+            raw_cells += [str(v.n_a), str(v.n_b), fmt_csv(v.median_a), fmt_csv(v.median_b)]
+            raw_cells += [fmt_csv(v.ratio), fmt_csv(v.ci_lo), fmt_csv(v.ci_hi)]
+            raw_cells += [fmt_csv(v.p_value), v.winner or "", v.text]
+        display.append(tuple(cells))
+        raw.append(tuple(raw_cells))
+    caption = (
+        f"Ratio = median({a}) / median({b}), frameworks in sorted name order; 95% CI: percentile "
+        f"bootstrap of that ratio ({n_boot} resamples, seed {seed}, groups resampled "
+        f"independently); p: two-sided Mann-Whitney U. A winner needs >= {stats.MIN_REPEATS} ok "
+        f"repeats per side, a CI that excludes 1 and |ratio - 1| >= {stats.MIN_EFFECT}; "
+        "otherwise tie. Time = total training seconds; quality = validation metric after the "
+        "last epoch."
+    )
+    csv_headers = (
+        "task", "criterion", "measure", "better", "framework_a", "framework_b", "n_a", "n_b",
+        "median_a", "median_b", "ratio", "ci_lo", "ci_hi", "p_value", "winner", "verdict",
+    )  # fmt: skip
+    return Table(
+        name="winner",
+        title=f"Table {number}: winner table",
+        caption=caption,
+        headers=headers,
+        rows=tuple(display),
+        csv_headers=csv_headers,
+        csv_rows=tuple(raw),
+        row_marks=tuple("win" if r.verdict and r.verdict.winner else "" for r in rows),
+    )
+
+
+def build_tables(
+    final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
+) -> tuple[list[Table], list[WinnerRow]]:
+    """Results table per task (Table 1, 2, ...) then the winner table."""
+    tables = [results_table(final, task, i + 1) for i, task in enumerate(tasks_of(final))]
+    rows = winner_rows(final, n_boot=n_boot, seed=seed)
+    tables.append(winner_table(rows, len(tables) + 1, n_boot=n_boot, seed=seed))
+    return tables, rows

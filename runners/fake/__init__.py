@@ -1,0 +1,8 @@
+"""A numpy-only runner for orchestrator tests (like httpx's MockTransport): no framework needed.
+
+It goes through the real harness (data, weights, batch order, evaluation, report), but its
+"training" only sleeps and shrinks the output layer. BENCH_FAKE_FAULT makes it misbehave on
+purpose: `crash` (SIGKILL itself in epoch 2), `hang` (sleep past any deadline), `error` (raise),
+`nan` (diverge).
+BENCH_FAKE_EPOCH_SECONDS sets the simulated epoch length (default 0.01).
+"""

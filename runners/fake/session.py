@@ -1,0 +1,63 @@
+"""The fake runner's session: a numpy forward pass over the shared initial weights."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import numpy as np
+
+from runners.datasets import Arrays
+from schemas.job import JobSpec
+
+FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
+EPOCH_SECONDS = float(os.environ.get("BENCH_FAKE_EPOCH_SECONDS", "0.01"))
+
+
+class FakeSession:
+    def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
+        self.spec, self.weights, self.epoch = spec, [(k.copy(), b.copy()) for k, b in weights], 0
+        self.activations = [layer.activation for layer in spec.workload.layers]
+
+    def param_count(self) -> int:
+        return sum(k.size + b.size for k, b in self.weights)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        for (kernel, bias), act in zip(self.weights, self.activations, strict=False):
+            x = x @ kernel + bias
+            x = np.maximum(x, 0) if act == "relu" else np.tanh(x) if act == "tanh" else x
+        return x.astype(np.float32)
+
+    def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
+        self.epoch += 1
+        if FAULT == "crash" and self.epoch == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if FAULT == "hang":
+            time.sleep(3600)
+        if FAULT == "error":
+            raise RuntimeError("injected fault")
+        start = time.perf_counter()
+        time.sleep(EPOCH_SECONDS)
+        kernel, bias = self.weights[-1]
+        kernel *= 0.9  # outputs shrink towards zero: a deterministic, finite "learning" curve
+        loss = float("nan") if FAULT == "nan" else 1.0 / self.epoch
+        return time.perf_counter() - start, loss
+
+    def is_oom(self, exc: BaseException) -> bool:
+        return False
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "framework": "fake",
+            "framework_version": "0",
+            "threads": {"intra_op": self.spec.threads.intra_op, "inter_op": self.spec.threads.inter_op},
+            "optimizer": {"class": "none"},
+            "loss": "none",
+            "execution": "numpy",
+        }
+
+
+def build(spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]) -> FakeSession:
+    return FakeSession(spec, data, weights)
