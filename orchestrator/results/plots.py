@@ -13,6 +13,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 import pandas as pd
 
 from orchestrator.results._io import write_bytes_atomic
@@ -31,7 +32,6 @@ METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
 # Fixed colours per framework name so a framework looks the same in every figure and run.
 COLOURS = {"pytorch": "#d62728", "tensorflow": "#1f77b4", "fake": "#7f7f7f"}
 FALLBACK_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-RC = {"svg.hashsalt": "bench", "svg.fonttype": "path", "font.size": 10.0}
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,7 @@ def _colour(framework: str, index: int) -> str:
     return COLOURS.get(framework, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
 
 
-def draw(
-    task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame
-) -> tuple[bytes, bytes]:
+def draw(task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame) -> tuple[bytes, bytes]:
     """Render one figure; returns (png bytes, svg bytes)."""
     import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -92,7 +90,8 @@ def draw(
         "metric": METRIC_NAMES.get(metric, metric),
         "metric_label": METRIC_LABELS.get(metric, metric),
     }
-    with matplotlib.rc_context(RC):
+    # Fixed salt: SVG element ids are otherwise random per process.
+    with matplotlib.rc_context({"svg.hashsalt": "bench", "svg.fonttype": "path", "font.size": 10.0}):
         fig = Figure(figsize=(7.0, 4.2), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy import stats as sps
 
 MIN_REPEATS = 5
@@ -34,16 +35,17 @@ N_BOOT = 10_000
 SEED = 0
 
 Direction = Literal["lower", "higher"]
+Values = Sequence[float] | NDArray[np.float64]
 # Which way is better for each criterion the winner table knows.
 BETTER: dict[str, Direction] = {"time": "lower", "accuracy": "higher", "mse": "lower"}
 
 
-def _array(values: Sequence[float]) -> np.ndarray:
+def _array(values: Values) -> NDArray[np.float64]:
     arr = np.asarray(values, dtype=np.float64)
     return arr[np.isfinite(arr)]
 
 
-def ratio_of_medians(a: Sequence[float], b: Sequence[float]) -> float:
+def ratio_of_medians(a: Values, b: Values) -> float:
     xa, xb = _array(a), _array(b)
     if xa.size == 0 or xb.size == 0:
         return math.nan
@@ -54,8 +56,8 @@ def ratio_of_medians(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 def bootstrap_ratio_ci(
-    a: Sequence[float],
-    b: Sequence[float],
+    a: Values,
+    b: Values,
     n_boot: int = N_BOOT,
     seed: int = SEED,
     level: float = CI_LEVEL,
@@ -76,7 +78,7 @@ def bootstrap_ratio_ci(
     return ratio, float(lo), float(hi)
 
 
-def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+def mann_whitney_p(a: Values, b: Values) -> float:
     """Two-sided Mann-Whitney U p-value; NaN when either side is empty."""
     xa, xb = _array(a), _array(b)
     if xa.size == 0 or xb.size == 0:
@@ -113,13 +115,13 @@ class Verdict:
         return math.nan
 
 
-def _median(x: np.ndarray) -> float:
+def _median(x: NDArray[np.float64]) -> float:
     return float(np.median(x)) if x.size else math.nan
 
 
 def verdict(
-    a: Sequence[float],
-    b: Sequence[float],
+    a: Values,
+    b: Values,
     *,
     better: Direction,
     name_a: str = "a",

@@ -111,9 +111,7 @@ class WinnerRow:
     note: str = ""
 
 
-def winner_rows(
-    final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
-) -> list[WinnerRow]:
+def winner_rows(final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED) -> list[WinnerRow]:
     """One row per task x criterion x framework pair (pairs in sorted name order)."""
     out: list[WinnerRow] = []
     for task in tasks_of(final):

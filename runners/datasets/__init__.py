@@ -63,7 +63,9 @@ def prepare(
     elif name == "petrol":
         arrays, meta = sources_csv.build_petrol()
     else:  # a CATALOG entry without a builder is a programming error, said plainly
-        raise DatasetError(f"dataset {name!r} is in schemas.datasets.CATALOG but runners.datasets cannot build it")
+        raise DatasetError(
+            f"dataset {name!r} is in schemas.datasets.CATALOG but runners.datasets cannot build it"
+        )
     meta["numpy"] = np.__version__  # permutation streams are numpy's; record which one split the data
     meta["n_train"], meta["n_val"] = len(arrays["x_train"]), len(arrays["y_val"])
     # Validate before writing, so an invalid file never appears under the final name.

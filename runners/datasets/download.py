@@ -55,14 +55,14 @@ def fetch_verified(
     origins: dict[str, str] = {}
     for filename, expected in checksums.items():
         path = dest_dir / filename
+        reasons: list[str] = []
         if path.exists():
             try:
                 read_verified(path, expected)
                 origins[filename] = str(path)
                 continue
-            except DatasetError:
-                pass  # corrupt, truncated or stale cache entry: replace it below
-        reasons: list[str] = []
+            except DatasetError:  # corrupt, truncated or stale cache entry: replace it below
+                reasons.append(f"cached {path} failed verification")
         for mirror in mirrors:
             if mirror in dead:
                 reasons.append(f"{mirror}: {dead[mirror]}")
@@ -78,7 +78,7 @@ def fetch_verified(
             except _MirrorFailed as exc:
                 reasons.append(f"{url}: {exc}")
         else:
-            tried = "; ".join(reasons) if reasons else "no mirrors given"
+            tried = "; ".join(reasons + ([] if mirrors else ["no mirrors given"]))
             raise DatasetError(
                 f"{what} could not be downloaded from any mirror ({filename}: {tried}). {offline_hint}"
             )

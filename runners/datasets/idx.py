@@ -65,7 +65,9 @@ def images_and_labels(
     if images.shape[1:] != (28, 28):
         raise DatasetError(f"{images_where}: images are {images.shape[1:]}, expected (28, 28)")
     if len(images) != len(labels):
-        raise DatasetError(f"{images_where}: {len(images)} images but {labels_where} has {len(labels)} labels")
+        raise DatasetError(
+            f"{images_where}: {len(images)} images but {labels_where} has {len(labels)} labels"
+        )
     if len(labels) and int(labels.max()) > 9:
         raise DatasetError(f"{labels_where}: label {int(labels.max())} outside 0..9")
     return images.reshape(len(images), 28 * 28), labels

@@ -57,7 +57,9 @@ def validate(arrays: Mapping[str, np.ndarray], meta: Any, where: str) -> dict[st
         raise DatasetError(f"{where}: meta lacks {', '.join(missing)}")
     info = CATALOG.get(meta["name"]) if isinstance(meta["name"], str) else None
     if info is None:
-        raise DatasetError(f"{where}: meta names unknown dataset {meta['name']!r} (known: {', '.join(CATALOG)})")
+        raise DatasetError(
+            f"{where}: meta names unknown dataset {meta['name']!r} (known: {', '.join(CATALOG)})"
+        )
     for split in ("train", "val"):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.float32:
@@ -126,9 +128,11 @@ def write_atomic(path: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, A
     concurrent preparers) see either no file or a complete one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    payload: dict[str, Any] = {k: arrays[k] for k in ARRAY_KEYS}
+    payload["meta"] = np.array(json.dumps(meta, sort_keys=True))
     try:
         with open(tmp, "xb") as fh:
-            np.savez(fh, **{k: arrays[k] for k in ARRAY_KEYS}, meta=np.array(json.dumps(meta, sort_keys=True)))
+            np.savez(fh, **payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -103,7 +103,9 @@ def build_fashion_mnist(
         "Offline alternatives: apt-get install dataset-fashion-mnist (files under "
         f"{FASHION_MNIST_SYSTEM_DIRS[0]}/), or place the four files ({', '.join(FILES)}) in {dest}/"
     )
-    origins = fetch_verified(checksums, mirrors, dest, what="Fashion-MNIST", offline_hint=hint, timeout=timeout)
+    origins = fetch_verified(
+        checksums, mirrors, dest, what="Fashion-MNIST", offline_hint=hint, timeout=timeout
+    )
     return _decode("fashion-mnist", dest, checksums, origins)
 
 

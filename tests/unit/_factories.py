@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -43,13 +44,15 @@ TASKS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_spec(framework: str, task: str = "classification", repeat: int = 0, epochs: int | None = None) -> JobSpec:
+def make_spec(
+    framework: str, task: str = "classification", repeat: int = 0, epochs: int | None = None
+) -> JobSpec:
     t = TASKS[task]
     units = t["units"]
     layers = [Dense(units=u, activation="relu") for u in units[:-1]]
     layers.append(Dense(units=units[-1], activation="linear"))
     workload = Workload(
-        task=task,
+        task=cast(Any, task),
         dataset=t["dataset"],
         layers=tuple(layers),
         loss=t["loss"],
@@ -58,7 +61,7 @@ def make_spec(framework: str, task: str = "classification", repeat: int = 0, epo
         epochs=epochs if epochs is not None else t["epochs"],
     )
     return JobSpec(
-        framework=framework,
+        framework=cast(Any, framework),
         workload=workload,
         seed=1000 + repeat,
         repeat=repeat,
@@ -145,7 +148,7 @@ def make_report(
     return RunReport(
         spec_id=spec.spec_id,
         framework=spec.framework,
-        status=status,
+        status=cast(Any, status),
         started_at="2024-01-01T00:00:00Z",
         finished_at="2024-01-01T00:01:00Z",
         metric=metric,
@@ -170,23 +173,27 @@ def make_report(
 
 def write_run(
     root: Path,
-    jobs: list[tuple[JobSpec, RunReport | str | None]],
+    jobs: Sequence[tuple[JobSpec, RunReport | str | None]],
     meta: dict[str, Any] | None = None,
 ) -> Path:
     """A run directory; a job's report may be a RunReport, raw text (for bad files) or None."""
     (root / "specs").mkdir(parents=True, exist_ok=True)
     (root / "reports").mkdir(parents=True, exist_ok=True)
-    meta = meta if meta is not None else {
-        "name": "synthetic",
-        "created_at": "2024-01-01T00:00:00Z",
-        "state": "complete",
-        "backend": "fake",
-        "datasets": {
-            "classification": {"used": "mnist-5k", "reason": "full MNIST cannot be downloaded here"},
-            "regression": {"used": "petrol", "reason": "the paper's data set"},
-        },
-        "machine": "test",
-    }
+    meta = (
+        meta
+        if meta is not None
+        else {
+            "name": "synthetic",
+            "created_at": "2024-01-01T00:00:00Z",
+            "state": "complete",
+            "backend": "fake",
+            "datasets": {
+                "classification": {"used": "mnist-5k", "reason": "full MNIST cannot be downloaded here"},
+                "regression": {"used": "petrol", "reason": "the paper's data set"},
+            },
+            "machine": "test",
+        }
+    )
     (root / "run.json").write_text(json.dumps(meta))
     for spec, report in jobs:
         (root / "specs" / f"{spec.spec_id}.json").write_text(spec.model_dump_json())

@@ -76,7 +76,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThreadingHTTPServer]:
     httpd.daemon_threads = True
     httpd.routes = {}  # type: ignore[attr-defined]
     httpd.hits = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield httpd
     httpd.shutdown()
@@ -107,8 +107,9 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_mnist_download_success(tmp_path: Path, server: ThreadingHTTPServer, tiny: dict) -> None:
     mirror = _serve(server, "m", tiny["gz"])
-    out = datasets.prepare("mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[mirror],
-                           checksums=tiny["sha"])
+    out = datasets.prepare(
+        "mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[mirror], checksums=tiny["sha"]
+    )
     assert out == tmp_path / "data" / "mnist.npz"
     data = datasets.load(out)
     assert data.x_train.shape == (N_TRAIN, 784) and data.x_val.shape == (N_TEST, 784)
@@ -132,8 +133,9 @@ def test_mnist_first_mirror_fails_second_works(
     else:  # a mirror answering 200 with an HTML page
         bad = _serve(server, "html", {f: b"<html>moved</html>" for f in FILES})
     good = _serve(server, "good", tiny["gz"])
-    out = datasets.prepare("mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[bad, good],
-                           checksums=tiny["sha"])
+    out = datasets.prepare(
+        "mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[bad, good], checksums=tiny["sha"]
+    )
     assert len(datasets.load(out).y_train) == N_TRAIN
     assert sorted(h for h in server.hits if h.startswith("/good/")) == sorted(f"/good/{f}" for f in FILES)
 
@@ -142,8 +144,9 @@ def test_mnist_wrong_checksum_names_the_file(tmp_path: Path, server: ThreadingHT
     mirror = _serve(server, "m", tiny["gz"])
     wrong = dict(tiny["sha"], **{"t10k-images-idx3-ubyte.gz": "0" * 64})
     with pytest.raises(DatasetError) as err:
-        datasets.prepare("mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[mirror],
-                         checksums=wrong)
+        datasets.prepare(
+            "mnist", tmp_path / "data", cache_dir=tmp_path / "cache", mirrors=[mirror], checksums=wrong
+        )
     message = str(err.value)
     assert f"{mirror}t10k-images-idx3-ubyte.gz" in message
     assert "0" * 64 in message and tiny["sha"]["t10k-images-idx3-ubyte.gz"] in message
@@ -157,8 +160,13 @@ def test_mnist_all_mirrors_dead_names_alternatives(
 ) -> None:
     refused, missing = _refused_mirror(), _serve(server, "empty", {})
     with pytest.raises(DatasetError) as err:
-        datasets.prepare("mnist", tmp_path / "data", cache_dir=tmp_path / "cache",
-                         mirrors=[refused, missing], checksums=tiny["sha"])
+        datasets.prepare(
+            "mnist",
+            tmp_path / "data",
+            cache_dir=tmp_path / "cache",
+            mirrors=[refused, missing],
+            checksums=tiny["sha"],
+        )
     message = str(err.value)
     assert "MNIST could not be downloaded from any mirror" in message
     assert refused in message and "unreachable" in message and "HTTP 404" in message
@@ -243,8 +251,10 @@ def _classification(**overrides: object) -> dict[str, object]:
         "y_train": np.arange(6, dtype=np.int64),
         "x_val": rng.random((3, 784), dtype=np.float32),
         "y_val": np.arange(3, dtype=np.int64),
-        "meta": np.array('{"name": "mnist-5k", "source": "test", "raw_sha256": {}, "split": "test", '
-                         '"standardization": null}'),
+        "meta": np.array(
+            '{"name": "mnist-5k", "source": "test", "raw_sha256": {}, "split": "test", '
+            '"standardization": null}'
+        ),
     }
     fields.update(overrides)
     return {k: v for k, v in fields.items() if v is not None}
@@ -260,18 +270,34 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "truncated": (lambda p: p.write_bytes(_npz_bytes(p, _classification())[:-300]), "not a readable .npz"),
     "not-npz": (lambda p: p.write_text("hello"), "not a readable .npz"),
     "nan": (lambda p: np.savez(p, **_classification(x_train=_nan_x())), "x_train contains NaN"),
-    "wrong-shape": (lambda p: np.savez(p, **_classification(x_val=np.zeros((3, 28, 28), np.float32))),
-                    "x_val has shape (3, 28, 28)"),
+    "wrong-shape": (
+        lambda p: np.savez(p, **_classification(x_val=np.zeros((3, 28, 28), np.float32))),
+        "x_val has shape (3, 28, 28)",
+    ),
     "label-range": (lambda p: np.savez(p, **_classification(y_val=np.array([0, 1, 10]))), "labels in 0..10"),
-    "wrong-dtype-x": (lambda p: np.savez(p, **_classification(x_train=np.zeros((6, 784)))),
-                      "x_train has dtype float64"),
-    "wrong-dtype-y": (lambda p: np.savez(p, **_classification(y_train=np.arange(6, dtype=np.int32))),
-                      "y_train has dtype int32"),
+    "wrong-dtype-x": (
+        lambda p: np.savez(p, **_classification(x_train=np.zeros((6, 784)))),
+        "x_train has dtype float64",
+    ),
+    "wrong-dtype-y": (
+        lambda p: np.savez(p, **_classification(y_train=np.arange(6, dtype=np.int32))),
+        "y_train has dtype int32",
+    ),
     "missing-key": (lambda p: np.savez(p, **_classification(y_val=None)), "keys missing ['y_val']"),
-    "length": (lambda p: np.savez(p, **_classification(y_train=np.arange(5))), "has 6 rows but y_train has 5"),
-    "empty": (lambda p: np.savez(p, **_classification(x_val=np.zeros((0, 784), np.float32),
-                                                      y_val=np.zeros(0, np.int64))), "x_val is empty"),
-    "bad-meta": (lambda p: np.savez(p, **_classification(meta=np.array("{not json"))), "meta is not valid JSON"),
+    "length": (
+        lambda p: np.savez(p, **_classification(y_train=np.arange(5))),
+        "has 6 rows but y_train has 5",
+    ),
+    "empty": (
+        lambda p: np.savez(
+            p, **_classification(x_val=np.zeros((0, 784), np.float32), y_val=np.zeros(0, np.int64))
+        ),
+        "x_val is empty",
+    ),
+    "bad-meta": (
+        lambda p: np.savez(p, **_classification(meta=np.array("{not json"))),
+        "meta is not valid JSON",
+    ),
 }
 
 

@@ -88,7 +88,7 @@ def test_ci_matches_scipy_bootstrap() -> None:
     ratio, lo, hi = bootstrap_ratio_ci(a.tolist(), b.tolist(), n_boot=10_000, seed=0)
 
     def stat(x: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
-        return np.median(x, axis=axis) / np.median(y, axis=axis)
+        return np.asarray(np.median(x, axis=axis) / np.median(y, axis=axis))
 
     ref = sps.bootstrap(
         (a, b), stat, vectorized=True, paired=False, method="percentile",

@@ -1,0 +1,109 @@
+"""The venv backend: each runner is a subprocess of its framework's own virtualenv.
+
+The embedded default when no Docker engine is reachable. Arguments are passed as a list (no shell
+ever sees a spec value); the child gets its own process group so a timeout or Ctrl-C kills the whole
+tree; stdout+stderr stream line by line into the job's log file while epoch events feed progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator import envs
+from orchestrator.backends.base import JobPaths, Outcome
+from schemas.job import JobSpec
+
+ROOT = Path(__file__).resolve().parents[2]
+# Past the spec's own deadline (which the runner checks between epochs), the hard kill waits this
+# long, so a runner that notices its deadline can still write its report.
+KILL_GRACE_SECONDS = 30.0
+
+
+class VenvBackend:
+    name = "venv"
+
+    def __init__(self, log: Callable[[str], None] = print):
+        self.log = log
+
+    def python_for(self, framework: str) -> Path:
+        if framework == "fake":  # numpy-only test runner: the orchestrator's own interpreter will do
+            return Path(sys.executable)
+        return envs.ensure(framework, log=self.log)
+
+    def describe(self, framework: str) -> dict[str, str]:
+        if framework == "fake":
+            return {"backend": "venv", "python": sys.executable}
+        return {"backend": "venv", "python": str(self.python_for(framework)), "lock_hash": envs.lock_hash(framework)}
+
+    def launch(
+        self,
+        spec: JobSpec,
+        paths: JobPaths,
+        on_event: Callable[[dict], None],
+        gpu_ids: tuple[int, ...] = (),
+    ) -> Outcome:
+        cmd = [
+            str(self.python_for(spec.framework)),
+            "-m",
+            f"runners.{spec.framework}",
+            "--spec",
+            str(paths.spec),
+            "--out",
+            str(paths.report),
+            "--data-dir",
+            str(paths.data_dir),
+        ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids)) if spec.device.kind == "gpu" else ""
+        deadline = spec.timeouts.job_seconds + KILL_GRACE_SECONDS
+        start = time.monotonic()
+        with open(paths.log, "a") as log:
+            log.write(f"$ {' '.join(cmd)}\n")
+            log.flush()
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                start_new_session=True,
+            )
+            reader = threading.Thread(target=_pump, args=(proc, log, on_event), daemon=True)
+            reader.start()
+            timed_out = False
+            try:
+                proc.wait(timeout=deadline)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                _kill_group(proc)
+            except BaseException:  # Ctrl-C: never leave a runner behind
+                _kill_group(proc)
+                raise
+            reader.join(timeout=5)
+            wall = time.monotonic() - start
+            log.write(f"# exit code {proc.returncode}{' (killed: hard timeout)' if timed_out else ''}, {wall:.1f}s\n")
+        return Outcome(exit_code=proc.returncode, wall_seconds=wall, timed_out=timed_out)
+
+
+def _pump(proc: subprocess.Popen, log, on_event: Callable[[dict], None]) -> None:  # type: ignore[type-arg, no-untyped-def]
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        log.write(line)
+        log.flush()
+        if line.startswith('{"event"'):
+            try:
+                on_event(json.loads(line))
+            except ValueError:
+                pass
+
+
+def _kill_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()

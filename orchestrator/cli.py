@@ -1,0 +1,22 @@
+"""`bench`: the root app only composes the command modules."""
+
+from __future__ import annotations
+
+import typer
+
+from orchestrator.commands import datasets, orchestrate, report, runners, schema
+
+app = typer.Typer(
+    help="Fair, isolated, statistically gated training benchmarks (TensorFlow/Keras vs PyTorch).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(orchestrate.orchestrate)
+app.command()(report.report)
+app.command()(schema.schema)
+app.add_typer(datasets.app, name="datasets")
+app.add_typer(runners.app, name="runners")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,78 @@
+"""Turn (what the process did, what the runner wrote) into one trustworthy RunReport.
+
+Success needs both: a valid report saying `ok` AND a clean exit. Anything else is recorded with the
+reason, never dropped:
+
+    no report / unreadable report ... crashed (killed by a signal, or exited without a report)
+    hard timeout .................... timeout (the process group was killed)
+    report ok but exit code != 0 .... crashed
+    report with another status ...... kept as the runner classified it
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from orchestrator.backends.base import Outcome
+from runners.harness import write_atomic
+from schemas.datasets import METRIC_FOR_TASK
+from schemas.errors import describe
+from schemas.job import JobSpec
+from schemas.report import ErrorInfo, RunReport
+
+MAX_REPORT_BYTES = 20 * 1024 * 1024  # a 10,000-epoch report is ~3 MB; anything far larger is garbage
+
+
+def _process_words(outcome: Outcome) -> str:
+    code = outcome.exit_code
+    if outcome.timed_out:
+        return f"killed after the hard deadline ({outcome.wall_seconds:.0f}s)"
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+def read_report(path: Path) -> tuple[RunReport | None, str]:
+    """(report, '') or (None, why it cannot be trusted)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None, "no report was written"
+    if size > MAX_REPORT_BYTES:
+        return None, f"report is {size} bytes, over the {MAX_REPORT_BYTES}-byte cap"
+    try:
+        return RunReport.model_validate_json(path.read_bytes()), ""
+    except ValidationError as exc:
+        return None, f"report is not a valid RunReport: {describe(exc, path.name)}"
+
+
+def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path) -> RunReport:
+    report, problem = read_report(report_path)
+    how = _process_words(outcome)
+    update: dict[str, object] = {"exit_code": outcome.exit_code, "wall_seconds": outcome.wall_seconds}
+    if report is not None and report.spec_id != spec.spec_id:
+        report, problem = None, f"report is for spec {report.spec_id}, not {spec.spec_id}"
+    if report is None:
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        report = RunReport(
+            spec_id=spec.spec_id,
+            framework=spec.framework,
+            status="timeout" if outcome.timed_out else "crashed",
+            started_at=now,
+            finished_at=now,
+            metric=METRIC_FOR_TASK[spec.workload.task],  # type: ignore[arg-type]
+            error=ErrorInfo(type="RunnerProcess", message=f"runner {how}; {problem}; log: {log_path}"),
+        )
+    elif report.status == "ok" and (outcome.exit_code != 0 or outcome.timed_out):
+        update["status"] = "crashed"
+        update["error"] = ErrorInfo(type="RunnerProcess", message=f"report says ok but the runner {how}; log: {log_path}")
+    report = report.model_copy(update=update)
+    write_atomic(report_path, report.model_dump_json(indent=2))
+    return report

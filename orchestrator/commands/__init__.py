@@ -1,0 +1,1 @@
+"""One small module per command (group); `orchestrator.cli` only composes them."""

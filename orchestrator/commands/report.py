@@ -1,0 +1,25 @@
+"""`bench report RUN_DIR`: re-render everything from stored reports, no training."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from orchestrator.results import render_run, summarize
+
+
+def report(run_dir: Annotated[Path, typer.Argument(help="a run directory written by `bench orchestrate`")]) -> None:
+    """Rebuild metrics.csv, tables, plots and report.html from RUN_DIR/specs and RUN_DIR/reports.
+
+    Example: bench report results/paper-20261124-101500
+    """
+    console = Console()
+    if not (run_dir / "specs").is_dir():
+        console.print(f"[red]error:[/] {run_dir} is not a run directory (no specs/ inside)", highlight=False)
+        raise typer.Exit(2)
+    for path in render_run(run_dir):
+        console.print(f"wrote {path}", highlight=False)
+    console.print(summarize(run_dir), highlight=False)
