@@ -3,7 +3,7 @@ PY ?= python3
 VENVS := .venvs
 DEV := $(VENVS)/dev
 DEVPY := $(DEV)/bin/python
-FRAMEWORKS := pytorch tensorflow
+FRAMEWORKS := tensorflow pytorch
 ARGS ?=
 
 .PHONY: help setup dev runners bench quick test test-unit lint schemas clean

@@ -60,7 +60,7 @@ def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path)
     if report is not None and report.spec_id != spec.spec_id:
         report, problem = None, f"report is for spec {report.spec_id}, not {spec.spec_id}"
     if report is None:
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         report = RunReport(
             spec_id=spec.spec_id,
             framework=spec.framework,
@@ -72,7 +72,9 @@ def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path)
         )
     elif report.status == "ok" and (outcome.exit_code != 0 or outcome.timed_out):
         update["status"] = "crashed"
-        update["error"] = ErrorInfo(type="RunnerProcess", message=f"report says ok but the runner {how}; log: {log_path}")
+        update["error"] = ErrorInfo(
+            type="RunnerProcess", message=f"report says ok but the runner {how}; log: {log_path}"
+        )
     report = report.model_copy(update=update)
     write_atomic(report_path, report.model_dump_json(indent=2))
     return report

@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
@@ -66,8 +73,10 @@ def _job_label(spec: JobSpec) -> str:
 def _job_line(spec: JobSpec, report: RunReport, log: Path) -> str:
     if report.status == "ok":
         last = report.epochs[-1]
-        return (f"[green]ok[/] {_job_label(spec)}  {report.timing.total_train_seconds:7.2f}s train"  # type: ignore[union-attr]
-                f"  val {report.metric} {last.val_metric:.4f}")
+        return (
+            f"[green]ok[/] {_job_label(spec)}  {report.timing.total_train_seconds:7.2f}s train"  # type: ignore[union-attr]
+            f"  val {report.metric} {last.val_metric:.4f}"
+        )
     msg = report.error.message if report.error else ""
     return f"[red]{report.status}[/] {_job_label(spec)}  {msg[:160]}  (log: {log})"
 
@@ -76,8 +85,15 @@ def execute(request: RunRequest, backend: Backend, console: Console) -> int:
     log = console.print
     run = RunDir.create(request.out)
     suite = request.suite
-    run.update_meta(name=run.root.name, created_at=now_iso(), state="preparing", backend=backend.name,
-                    machine=machine_label(), command=request.command, suite=suite.name)
+    run.update_meta(
+        name=run.root.name,
+        created_at=now_iso(),
+        state="preparing",
+        backend=backend.name,
+        machine=machine_label(),
+        command=request.command,
+        suite=suite.name,
+    )
     shutil.copyfile(request.suite_path, run.root / "suite.toml")
     (run.root / "suite.json").write_text(suite.model_dump_json(indent=2))
     log(f"run directory: {run.root}")
@@ -91,15 +107,26 @@ def execute(request: RunRequest, backend: Backend, console: Console) -> int:
     for spec in specs:
         run.write_spec(spec)
     runners = {fw: backend.describe(fw) for fw in suite.frameworks}  # builds missing envs, loudly
-    run.update_meta(state="running", datasets={t: {"used": c.used, "reason": c.reason} for t, c in choices.items()},
-                    runners=runners, device=device.model_dump(mode="json"), jobs=len(specs))
+    run.update_meta(
+        state="running",
+        datasets={t: {"used": c.used, "reason": c.reason} for t, c in choices.items()},
+        runners=runners,
+        device=device.model_dump(mode="json"),
+        jobs=len(specs),
+    )
 
     failed: list[tuple[JobSpec, RunReport]] = []
     start = time.monotonic()
     try:
         with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
         ) as progress:
             overall = progress.add_task("all jobs", total=len(specs))
             for spec in specs:
@@ -118,15 +145,19 @@ def execute(request: RunRequest, backend: Backend, console: Console) -> int:
                     failed.append((spec, report))
     except KeyboardInterrupt:
         run.update_meta(state="interrupted", finished_at=now_iso())
-        log("[bold red]interrupted[/]: the running job was killed; finished reports are kept in "
-            f"{run.root / 'reports'}")
+        log(
+            "[bold red]interrupted[/]: the running job was killed; finished reports are kept in "
+            f"{run.root / 'reports'}"
+        )
         _render(run, console)
         return 130
     run.update_meta(state="complete", finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))
     _render(run, console)
     for spec, report in failed:
-        log(f"[red]failed[/]: {spec.spec_id} ({_job_label(spec).strip()}): {report.status}; "
-            f"log {run.paths(spec).log}")
+        log(
+            f"[red]failed[/]: {spec.spec_id} ({_job_label(spec).strip()}): {report.status}; "
+            f"log {run.paths(spec).log}"
+        )
     return 1 if failed else 0
 
 

@@ -1,12 +1,12 @@
 """A run directory: everything one `bench orchestrate` produced, enough to re-render it offline.
 
-    RUN_DIR/run.json           name, state (running|complete|interrupted), datasets used and why,
-                               backend and runner environments, machine, command
-    RUN_DIR/suite.toml         the suite file as given;  suite.json: the suite after options
-    RUN_DIR/specs/ID.json      one JobSpec per job (ID = content hash)
-    RUN_DIR/reports/ID.json    one RunReport per job, status included, whatever happened
-    RUN_DIR/logs/ID.log        the runner's stdout and stderr
-    RUN_DIR/data/NAME.npz      datasets prepared once and read by every runner
+RUN_DIR/run.json           name, state (running|complete|interrupted), datasets used and why,
+                           backend and runner environments, machine, command
+RUN_DIR/suite.toml         the suite file as given;  suite.json: the suite after options
+RUN_DIR/specs/ID.json      one JobSpec per job (ID = content hash)
+RUN_DIR/reports/ID.json    one RunReport per job, status included, whatever happened
+RUN_DIR/logs/ID.log        the runner's stdout and stderr
+RUN_DIR/data/NAME.npz      datasets prepared once and read by every runner
 """
 
 from __future__ import annotations
@@ -76,4 +76,4 @@ def machine_label() -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.datasets import CATALOG, LOSS_FOR_TASK, DatasetName, Task
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 Framework = Literal["pytorch", "tensorflow", "fake"]
 MAX_UNITS = 65_536

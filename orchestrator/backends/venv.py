@@ -41,7 +41,11 @@ class VenvBackend:
     def describe(self, framework: str) -> dict[str, str]:
         if framework == "fake":
             return {"backend": "venv", "python": sys.executable}
-        return {"backend": "venv", "python": str(self.python_for(framework)), "lock_hash": envs.lock_hash(framework)}
+        return {
+            "backend": "venv",
+            "python": str(self.python_for(framework)),
+            "lock_hash": envs.lock_hash(framework),
+        }
 
     def launch(
         self,
@@ -69,7 +73,12 @@ class VenvBackend:
             log.write(f"$ {' '.join(cmd)}\n")
             log.flush()
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
                 start_new_session=True,
             )
             reader = threading.Thread(target=_pump, args=(proc, log, on_event), daemon=True)
@@ -85,7 +94,9 @@ class VenvBackend:
                 raise
             reader.join(timeout=5)
             wall = time.monotonic() - start
-            log.write(f"# exit code {proc.returncode}{' (killed: hard timeout)' if timed_out else ''}, {wall:.1f}s\n")
+            log.write(
+                f"# exit code {proc.returncode}{' (killed: hard timeout)' if timed_out else ''}, {wall:.1f}s\n"
+            )
         return Outcome(exit_code=proc.returncode, wall_seconds=wall, timed_out=timed_out)
 
 

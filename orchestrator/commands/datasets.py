@@ -12,7 +12,9 @@ from rich.table import Table
 from runners import datasets
 from schemas.datasets import CATALOG
 
-app = typer.Typer(help="Datasets every runner reads, prepared once into float32 .npz files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Datasets every runner reads, prepared once into float32 .npz files.", no_args_is_help=True
+)
 
 DEFAULT_DIR = Path.home() / ".cache" / "bench" / "data"
 
@@ -45,5 +47,8 @@ def fetch(
     except datasets.DatasetError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"{path}: {len(arrays.x_train)} train / {len(arrays.x_val)} validation rows, "
-                  f"sha256 {arrays.sha256()[:16]}", highlight=False)
+    console.print(
+        f"{path}: {len(arrays.x_train)} train / {len(arrays.x_val)} validation rows, "
+        f"sha256 {arrays.sha256()[:16]}",
+        highlight=False,
+    )

@@ -31,10 +31,16 @@ def orchestrate(
     suite: Annotated[Path, typer.Option(help="suite file (TOML)")] = planning.DEFAULT_SUITE,
     frameworks: Annotated[str | None, typer.Option(help="comma list, e.g. tensorflow,pytorch")] = None,
     tasks: Annotated[str | None, typer.Option(help="comma list of the suite's task names")] = None,
-    repeats: Annotated[int | None, typer.Option(min=1, help="repeats per framework and task (>= 5 for a winner)")] = None,
+    repeats: Annotated[
+        int | None, typer.Option(min=1, help="repeats per framework and task (>= 5 for a winner)")
+    ] = None,
     epochs_override: Annotated[int | None, typer.Option(min=1, help="epochs for every task")] = None,
-    backend: Annotated[BackendChoice, typer.Option(help="isolation: auto picks venv when no Docker engine")] = BackendChoice.auto,
-    gpus: Annotated[str, typer.Option(help="all | none | comma list of GPU ids; all = CPU when none is visible")] = "all",
+    backend: Annotated[
+        BackendChoice, typer.Option(help="isolation: auto picks venv when no Docker engine")
+    ] = BackendChoice.auto,
+    gpus: Annotated[
+        str, typer.Option(help="all | none | comma list of GPU ids; all = CPU when none is visible")
+    ] = "all",
     out: Annotated[Path | None, typer.Option(help="run directory (default results/SUITE-TIMESTAMP)")] = None,
     quick: Annotated[bool, typer.Option(help="small and fast (mnist-5k, <= 5 epochs), same outputs")] = False,
 ) -> None:

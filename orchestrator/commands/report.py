@@ -11,7 +11,9 @@ from rich.console import Console
 from orchestrator.results import render_run, summarize
 
 
-def report(run_dir: Annotated[Path, typer.Argument(help="a run directory written by `bench orchestrate`")]) -> None:
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory written by `bench orchestrate`")],
+) -> None:
     """Rebuild metrics.csv, tables, plots and report.html from RUN_DIR/specs and RUN_DIR/reports.
 
     Example: bench report results/paper-20261124-101500

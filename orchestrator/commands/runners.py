@@ -9,15 +9,18 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import envs
+from runners import FRAMEWORKS
 
 app = typer.Typer(help="Framework runners and their isolated environments.", no_args_is_help=True)
-FRAMEWORKS = ("tensorflow", "pytorch")
 
 
 def status(framework: str) -> tuple[bool, str]:
     req = envs.requirements_file(framework)
     if envs.is_current(framework):
-        return True, f"venv {envs.venv_python(framework).parent.parent} (lock {envs.lock_hash(framework)[:12]})"
+        return (
+            True,
+            f"venv {envs.venv_python(framework).parent.parent} (lock {envs.lock_hash(framework)[:12]})",
+        )
     hint = f"install with: bench runners setup {framework}  (pip install -r {req.relative_to(envs.ROOT)})"
     if envs.venv_python(framework).exists():
         return False, f"venv is stale (requirements changed); {hint}"
@@ -49,6 +52,8 @@ def setup(
     console = Console()
     for fw in frameworks or FRAMEWORKS:
         if fw not in FRAMEWORKS:
-            console.print(f"[red]error:[/] unknown runner {fw!r}; known: {', '.join(FRAMEWORKS)}", highlight=False)
+            console.print(
+                f"[red]error:[/] unknown runner {fw!r}; known: {', '.join(FRAMEWORKS)}", highlight=False
+            )
             raise typer.Exit(2)
         console.print(f"{fw}: {envs.ensure(fw, log=console.print)}", highlight=False)

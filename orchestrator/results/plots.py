@@ -31,6 +31,8 @@ METRIC_LABELS = {
 METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
 # Fixed colours per framework name so a framework looks the same in every figure and run.
 COLOURS = {"pytorch": "#d62728", "tensorflow": "#1f77b4", "fake": "#7f7f7f"}
+# Distinct dashes and markers too, so identical curves (a fair run's epoch-1 values) stay visible.
+STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
 FALLBACK_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 
 
@@ -100,7 +102,11 @@ def draw(task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame
             colour = _colour(c.framework, i)
             label = f"{c.framework} (median of {c.n_repeats}, band min–max)"
             ax.fill_between(c.epochs, c.low, c.high, color=colour, alpha=0.2, linewidth=0)
-            ax.plot(c.epochs, c.median, color=colour, marker="o", markersize=3, label=label)
+            dash, marker = STYLES[i % len(STYLES)]
+            ax.plot(
+                c.epochs, c.median, color=colour, linestyle=dash, marker=marker, markersize=3.5,
+                markerfacecolor="none" if i % 2 else colour, label=label,
+            )  # fmt: skip
         if not data:
             ax.text(0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes)
         elif metric == "mse" and which != "time" and min(min(c.low) for c in data) > 0:
@@ -112,6 +118,8 @@ def draw(task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame
             few_decades = hi / lo < 100
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _minor_label(v, few_decades)))
+        if which == "time":
+            ax.set_ylim(bottom=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel.format(**fmt_args))

@@ -19,8 +19,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 import keras  # noqa: E402
-
 import tensorflow as tf  # noqa: E402
+
 from runners.datasets import Arrays  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
