@@ -22,9 +22,11 @@ from orchestrator.backends.base import JobPaths, Outcome
 from schemas.job import JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-# Past the spec's own deadline (which the runner checks between epochs), the hard kill waits this
-# long, so a runner that notices its deadline can still write its report.
-KILL_GRACE_SECONDS = 30.0
+
+def kill_grace(job_seconds: float) -> float:
+    """How long past the spec's deadline (which the runner checks between epochs) the hard kill
+    waits, so a runner that notices its deadline can still write its own report."""
+    return min(30.0, max(2.0, 0.1 * job_seconds))
 
 
 class VenvBackend:
@@ -67,7 +69,7 @@ class VenvBackend:
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids)) if spec.device.kind == "gpu" else ""
-        deadline = spec.timeouts.job_seconds + KILL_GRACE_SECONDS
+        deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
         start = time.monotonic()
         with open(paths.log, "a") as log:
             log.write(f"$ {' '.join(cmd)}\n")

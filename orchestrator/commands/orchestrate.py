@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +18,8 @@ from orchestrator.execute import RunRequest, execute
 from orchestrator.rundir import RunDirError
 
 
-class BackendChoice(str, Enum):
+class BackendChoice(StrEnum):
+    # auto picks the docker backend once it exists and an engine answers; until then, venv.
     auto = "auto"
     venv = "venv"
 

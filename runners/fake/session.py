@@ -13,6 +13,7 @@ from runners.datasets import Arrays
 from schemas.job import JobSpec
 
 FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
+FAULT_REPEAT = os.environ.get("BENCH_FAKE_FAULT_REPEAT")  # only this repeat misbehaves, if set
 EPOCH_SECONDS = float(os.environ.get("BENCH_FAKE_EPOCH_SECONDS", "0.01"))
 
 
@@ -20,6 +21,7 @@ class FakeSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec, self.weights, self.epoch = spec, [(k.copy(), b.copy()) for k, b in weights], 0
         self.activations = [layer.activation for layer in spec.workload.layers]
+        self.fault = FAULT if FAULT_REPEAT in (None, str(spec.repeat)) else ""
 
     def param_count(self) -> int:
         return sum(k.size + b.size for k, b in self.weights)
@@ -32,17 +34,17 @@ class FakeSession:
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         self.epoch += 1
-        if FAULT == "crash" and self.epoch == 2:
+        if self.fault == "crash" and self.epoch == 2:
             os.kill(os.getpid(), signal.SIGKILL)
-        if FAULT == "hang":
+        if self.fault == "hang":
             time.sleep(3600)
-        if FAULT == "error":
+        if self.fault == "error":
             raise RuntimeError("injected fault")
         start = time.perf_counter()
         time.sleep(EPOCH_SECONDS)
         kernel, bias = self.weights[-1]
         kernel *= 0.9  # outputs shrink towards zero: a deterministic, finite "learning" curve
-        loss = float("nan") if FAULT == "nan" else 1.0 / self.epoch
+        loss = float("nan") if self.fault == "nan" else 1.0 / self.epoch
         return time.perf_counter() - start, loss
 
     def is_oom(self, exc: BaseException) -> bool:

@@ -1,0 +1,74 @@
+"""Fault injection through the fake runner: every job ends in one status; the others are intact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from schemas import RunReport
+
+FAKE_SUITE = Path(__file__).resolve().parents[2] / "tests" / "suites" / "fake.toml"
+
+
+def run_with_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, *extra: str):
+    monkeypatch.setenv("BENCH_FAKE_FAULT", fault)
+    monkeypatch.setenv("BENCH_FAKE_FAULT_REPEAT", "1")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out), "--tasks", "regression", *extra]
+    )
+    reports = {
+        r.spec_id: r for r in (RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json"))
+    }
+    specs = {p.stem: json.loads(p.read_text()) for p in (out / "specs").glob("*.json")}
+    by_repeat = {specs[sid]["repeat"]: r for sid, r in reports.items()}
+    return result, by_repeat, out
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "message"),
+    [
+        ("crash", "crashed", "killed by SIGKILL"),
+        ("error", "error", "injected fault"),
+        ("nan", "diverged", "became nan in epoch 1"),
+    ],
+)
+def test_one_bad_job_is_recorded_and_the_rest_survive(tmp_path, monkeypatch, fault, status, message):
+    result, by_repeat, out = run_with_fault(tmp_path, monkeypatch, fault)
+    assert result.exit_code == 1
+    assert by_repeat[0].status == "ok" and by_repeat[0].exit_code == 0
+    bad = by_repeat[1]
+    assert bad.status == status
+    assert message in bad.error.message
+    assert f"failed: {bad.spec_id}" in result.output.replace("\n", "")
+    assert (out / "logs" / f"{bad.spec_id}.log").exists()
+    assert "1 ok" in result.output and f"1 {status}" in result.output
+    assert (out / "report.html").exists()
+
+
+def test_a_crashed_job_keeps_its_log_and_exit_code(tmp_path, monkeypatch):
+    _, by_repeat, out = run_with_fault(tmp_path, monkeypatch, "crash")
+    assert by_repeat[1].exit_code == -9
+    log = (out / "logs" / f"{by_repeat[1].spec_id}.log").read_text()
+    assert '"event": "epoch", "epoch": 1' in log and "exit code -9" in log
+
+
+def test_a_hung_runner_is_killed_at_the_hard_deadline(tmp_path, monkeypatch):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(FAKE_SUITE.read_text().replace("job_timeout_seconds = 60", "job_timeout_seconds = 1"))
+    monkeypatch.setenv("BENCH_FAKE_FAULT", "hang")
+    monkeypatch.setenv("BENCH_FAKE_FAULT_REPEAT", "0")
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"]
+    )
+    assert result.exit_code == 1
+    (report_path,) = (out / "reports").glob("*.json")
+    report = RunReport.model_validate_json(report_path.read_text())
+    assert report.status == "timeout"
+    assert "hard deadline" in report.error.message
+    assert report.wall_seconds < 10
