@@ -58,7 +58,8 @@ def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path)
     how = _process_words(outcome)
     update: dict[str, object] = {"exit_code": outcome.exit_code, "wall_seconds": outcome.wall_seconds}
     if report is not None and report.spec_id != spec.spec_id:
-        report, problem = None, f"report is for spec {report.spec_id}, not {spec.spec_id}"
+        problem = f"report is for spec {report.spec_id}, not {spec.spec_id}"
+        report = None
     if report is None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         report = RunReport(

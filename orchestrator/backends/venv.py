@@ -23,6 +23,7 @@ from schemas.job import JobSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 
+
 def kill_grace(job_seconds: float) -> float:
     """How long past the spec's deadline (which the runner checks between epochs) the hard kill
     waits, so a runner that notices its deadline can still write its own report."""

@@ -64,7 +64,10 @@ def test_runners_list_names_each_runner():
     [
         ("name = 'x'\nrepeats = 'five'", "invalid suite"),
         ("this is not toml", "not valid TOML"),
-        (FAKE_SUITE.read_text().replace("repeats = 2", "repeats = 2\ncolour = 'red'"), "colour: Extra inputs"),
+        (
+            FAKE_SUITE.read_text().replace("repeats = 2", "repeats = 2\ncolour = 'red'"),
+            "colour: Extra inputs",
+        ),
         (FAKE_SUITE.read_text().replace("units = 10,", "units = 3,"), "needs 10 outputs"),
         (FAKE_SUITE.read_text().replace('name = "fake"', 'name = "../etc"'), "name:"),
     ],
@@ -101,7 +104,9 @@ def test_orchestrate_fake_suite_end_to_end_then_report_is_byte_identical(tmp_pat
     meta = json.loads((out / "run.json").read_text())
     assert meta["state"] == "complete"
     assert meta["datasets"]["classification"]["used"] == "mnist-5k"
-    produced = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".md"))
+    produced = sorted(
+        p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".md")
+    )
     assert Path("metrics.csv") in produced and Path("tables/winner.md") in produced
     before = {p: (out / p).read_bytes() for p in produced}
     for p in before:

@@ -22,7 +22,8 @@ def run_with_fault(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fault: str, 
         app, ["orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out), "--tasks", "regression", *extra]
     )
     reports = {
-        r.spec_id: r for r in (RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json"))
+        r.spec_id: r
+        for r in (RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json"))
     }
     specs = {p.stem: json.loads(p.read_text()) for p in (out / "specs").glob("*.json")}
     by_repeat = {specs[sid]["repeat"]: r for sid, r in reports.items()}
@@ -64,7 +65,8 @@ def test_a_hung_runner_is_killed_at_the_hard_deadline(tmp_path, monkeypatch):
     monkeypatch.setenv("BENCH_FAKE_FAULT_REPEAT", "0")
     out = tmp_path / "run"
     result = CliRunner().invoke(
-        app, ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"]
+        app,
+        ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"],
     )
     assert result.exit_code == 1
     (report_path,) = (out / "reports").glob("*.json")

@@ -102,7 +102,7 @@ def test_summarize(tmp_path: Path) -> None:
     line = summarize(root, n_boot=FAST)
     assert re.fullmatch(
         r"21 jobs: 20 ok, 1 crashed; "
-        r"classification: time winner pytorch \(0\.7\dx\), quality tie; "
-        r"regression: time tie, quality winner tensorflow \(0\.\d\dx\)",
+        r"classification: time winner pytorch \(0\.7\dx\), epoch time winner pytorch \(0\.7\dx\), "
+        r"quality tie; regression: time tie, epoch time tie, quality winner tensorflow \(0\.\d\dx\)",
         line,
     ), line

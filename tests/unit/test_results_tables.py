@@ -49,6 +49,8 @@ def test_results_and_winner_tables(tmp_path: Path) -> None:
         ("classification", "time"): "pytorch",
         ("classification", "quality"): "tie",
         ("regression", "time"): "tie",
+        ("classification", "epoch time"): "pytorch",
+        ("regression", "epoch time"): "tie",
         ("regression", "quality"): "tensorflow",
     }
     assert winner.csv().splitlines()[0].startswith("task,criterion,measure,better,framework_a")
@@ -59,7 +61,7 @@ def test_one_framework_and_missing_task(tmp_path: Path) -> None:
     final = final_frame(metrics_frame(load_run(root)))
     tables, rows = build_tables(final, n_boot=FAST)
     assert [t.name for t in tables] == ["results_regression", "winner"]
-    assert [r.verdict for r in rows] == [None, None]
+    assert [r.verdict for r in rows] == [None, None, None]
     assert all("only one framework (pytorch)" in row[-1] for row in tables[-1].rows)
 
 
@@ -126,7 +128,7 @@ def test_winner_rows_with_three_frameworks(tmp_path: Path) -> None:
                      frameworks=("fake", "pytorch", "tensorflow"))  # fmt: skip
     final = final_frame(metrics_frame(load_run(root)))
     pairs = [(r.verdict.name_a, r.verdict.name_b) for r in winner_rows(final, n_boot=FAST) if r.verdict]
-    assert pairs == [("fake", "pytorch"), ("fake", "tensorflow"), ("pytorch", "tensorflow")] * 2
+    assert pairs == [("fake", "pytorch"), ("fake", "tensorflow"), ("pytorch", "tensorflow")] * 3
     _, rows = build_tables(final, n_boot=FAST)
     md = build_tables(final, n_boot=FAST)[0][-1].markdown()
-    assert "| A | B |" in md and "ratio A/B" in md and len(rows) == 6
+    assert "| A | B |" in md and "ratio A/B" in md and len(rows) == 9
