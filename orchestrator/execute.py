@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -78,7 +79,7 @@ def _job_line(spec: JobSpec, report: RunReport, log: Path) -> str:
             f"  val {report.metric} {last.val_metric:.4f}"
         )
     msg = report.error.message if report.error else ""
-    return f"[red]{report.status}[/] {_job_label(spec)}  {msg[:160]}  (log: {log})"
+    return f"[red]{report.status}[/] {_job_label(spec)}  {escape(msg[:160])}  (log: {escape(str(log))})"
 
 
 def execute(request: RunRequest, backend: Backend, console: Console) -> int:
@@ -99,10 +100,10 @@ def execute(request: RunRequest, backend: Backend, console: Console) -> int:
     log(f"run directory: {run.root}")
 
     device = resolve_device(request.gpus, log)
-    choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir), log)
+    choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir))
     for task, choice in choices.items():
         style = "bold yellow" if choice.reason.startswith("fallback") else "bold"
-        log(f"[{style}]{task}: dataset {choice.used}[/] ({choice.reason})")
+        log(f"[{style}]{task}: dataset {choice.used}[/] ({escape(choice.reason)})")
     specs = planning.plan(suite, choices, device)
     for spec in specs:
         run.write_spec(spec)

@@ -103,9 +103,7 @@ class DatasetChoice:
     reason: str
 
 
-def choose_datasets(
-    suite: Suite, prepare: Callable[[str], object], log: Callable[[str], None]
-) -> dict[str, DatasetChoice]:
+def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str, DatasetChoice]:
     """First dataset of each task's list that can be prepared here wins; the reason is recorded."""
     from runners.datasets import DatasetError
 
@@ -117,7 +115,6 @@ def choose_datasets(
                 prepare(name)
             except DatasetError as exc:
                 skipped.append(f"{name}: {exc}")
-                log(f"[{task.name}] {name} unavailable: {exc}")
                 continue
             reason = "first choice of the suite" if not skipped else "fallback; " + " | ".join(skipped)
             choices[task.name] = DatasetChoice(name, reason)
