@@ -37,7 +37,7 @@ def orchestrate(
     ] = None,
     epochs_override: Annotated[int | None, typer.Option(min=1, help="epochs for every task")] = None,
     backend: Annotated[
-        BackendChoice, typer.Option(help="isolation: auto picks venv when no Docker engine")
+        BackendChoice, typer.Option(help="isolation; venv: each runner in its framework's own virtualenv (auto = venv: no docker backend yet)")
     ] = BackendChoice.auto,
     gpus: Annotated[
         str, typer.Option(help="all | none | comma list of GPU ids; all = CPU when none is visible")

@@ -74,3 +74,33 @@ def test_a_hung_runner_is_killed_at_the_hard_deadline(tmp_path, monkeypatch):
     assert report.status == "timeout"
     assert "hard deadline" in report.error.message
     assert report.wall_seconds < 10
+
+
+def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
+    """SIGINT while a job runs: the runner is killed, finished reports stay, run.json says so."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "BENCH_FAKE_FAULT": "hang", "BENCH_FAKE_FAULT_REPEAT": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out),
+         "--tasks", "regression"],
+        cwd=FAKE_SUITE.parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list((out / "logs").glob("*.log")) if out.exists() else []) < 2:
+        time.sleep(0.1)
+    time.sleep(1.0)  # repeat 1 is now hanging inside its runner
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    assert json.loads((out / "run.json").read_text())["state"] == "interrupted"
+    finished = [RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json")]
+    assert [r.status for r in finished] == ["ok"]
+    hung = subprocess.run(["pgrep", "-f", str(out / "specs")], capture_output=True, text=True).stdout
+    assert hung.strip() == "", "the hanging runner survived Ctrl-C"
