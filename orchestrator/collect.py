@@ -5,6 +5,7 @@ reason, never dropped:
 
     no report / unreadable report ... crashed (killed by a signal, or exited without a report)
     hard timeout .................... timeout (the process group was killed)
+    killed by the OOM killer ........ oom
     report ok but exit code != 0 .... crashed
     report with another status ...... kept as the runner classified it
 """
@@ -31,6 +32,8 @@ def _process_words(outcome: Outcome) -> str:
     code = outcome.exit_code
     if outcome.timed_out:
         return f"killed after the hard deadline ({outcome.wall_seconds:.0f}s)"
+    if outcome.oom_killed:
+        return "killed by the out-of-memory killer (memory limit reached)"
     if code is not None and code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
@@ -53,6 +56,23 @@ def read_report(path: Path) -> tuple[RunReport | None, str]:
         return None, f"report is not a valid RunReport: {describe(exc, path.name)}"
 
 
+def synthetic_report(spec: JobSpec, status: str, message: str, path: Path | None = None) -> RunReport:
+    """The orchestrator's own record of a job the runner could not report on."""
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+    report = RunReport(
+        spec_id=spec.spec_id,
+        framework=spec.framework,
+        status=status,  # type: ignore[arg-type]
+        started_at=now,
+        finished_at=now,
+        metric=METRIC_FOR_TASK[spec.workload.task],  # type: ignore[arg-type]
+        error=ErrorInfo(type="RunnerProcess" if status != "skipped" else "Skipped", message=message),
+    )
+    if path is not None:
+        write_atomic(path, report.model_dump_json(indent=2))
+    return report
+
+
 def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path) -> RunReport:
     report, problem = read_report(report_path)
     how = _process_words(outcome)
@@ -61,16 +81,10 @@ def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path)
         problem = f"report is for spec {report.spec_id}, not {spec.spec_id}"
         report = None
     if report is None:
-        now = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
-        report = RunReport(
-            spec_id=spec.spec_id,
-            framework=spec.framework,
-            status="timeout" if outcome.timed_out else "crashed",
-            started_at=now,
-            finished_at=now,
-            metric=METRIC_FOR_TASK[spec.workload.task],  # type: ignore[arg-type]
-            error=ErrorInfo(type="RunnerProcess", message=f"runner {how}; {problem}; log: {log_path}"),
-        )
+        if report_path.exists():  # keep the evidence beside the record, never trust it
+            report_path.replace(report_path.with_suffix(".json.invalid"))
+        status = "timeout" if outcome.timed_out else "oom" if outcome.oom_killed else "crashed"
+        report = synthetic_report(spec, status, f"runner {how}; {problem}; log: {log_path}")
     elif report.status == "ok" and (outcome.exit_code != 0 or outcome.timed_out):
         update["status"] = "crashed"
         update["error"] = ErrorInfo(

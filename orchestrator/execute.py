@@ -12,23 +12,16 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
-from orchestrator.collect import finalize
+from orchestrator.jobs import label, run_jobs
 from orchestrator.results import render_run, summarize
-from orchestrator.rundir import RunDir, machine_label, now_iso
-from runners import datasets
+from orchestrator.rundir import RunDir, RunDirError, machine_label, now_iso
+from runners import datasets, fairness
+from runners.harness import write_atomic
+from schemas.datasets import CATALOG
 from schemas.job import Device, JobSpec
-from schemas.report import RunReport
 from schemas.suite import Suite
 
 
@@ -48,7 +41,8 @@ def visible_gpus() -> list[int]:
         out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
     except (OSError, subprocess.TimeoutExpired):
         return []
-    return [i for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
+    # "GPU 0: NVIDIA H100 ... (UUID: GPU-...)": the index nvidia-smi and device requests use.
+    return [int(line[4:].split(":", 1)[0]) for line in out.splitlines() if line.startswith("GPU ")]
 
 
 def resolve_device(gpus: str, log: Callable[[str], None]) -> Device:
@@ -64,102 +58,116 @@ def resolve_device(gpus: str, log: Callable[[str], None]) -> Device:
         ids = tuple(int(x) for x in gpus.split(","))
     except ValueError:
         raise planning.PlanError(f"--gpus must be all, none or a list like 0,1; got {gpus!r}") from None
+    # Explicit ids are a promise: fail before any job, in one line, instead of N failed jobs.
+    found = visible_gpus()
+    if not found:
+        why = "nvidia-smi lists none" if shutil.which("nvidia-smi") else "no nvidia-smi: no NVIDIA driver"
+        raise planning.PlanError(f"--gpus {gpus}: no NVIDIA GPU on this host ({why}); use --gpus none")
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise planning.PlanError(
+            f"--gpus {gpus}: GPU {','.join(map(str, missing))} is not present (this host has "
+            f"{','.join(map(str, found))})"
+        )
     return Device(kind="gpu", gpu_ids=ids)
 
 
-def _job_label(spec: JobSpec) -> str:
-    return f"{spec.framework:<10} {spec.workload.task:<14} repeat {spec.repeat}"
+def prepare_init(specs: list[JobSpec], data_dir: Path) -> None:
+    """Initial weights and batch orders, once per (network, data size, seed), for every runner."""
+    sizes: dict[tuple[str, int | None], int] = {}
+    for spec in specs:
+        w = spec.workload
+        key = (w.dataset, w.max_train_samples)
+        if key not in sizes:
+            n_all = len(datasets.load(data_dir / f"{w.dataset}.npz").y_train)
+            sizes[key] = min(n_all, w.max_train_samples or n_all)
+        n_features = CATALOG[w.dataset].n_features
+        path = fairness.init_path(data_dir, w, n_features, sizes[key], spec.seed)
+        if not path.exists():
+            fairness.write_init(path, w, n_features, sizes[key], spec.seed)
 
 
-def _job_line(spec: JobSpec, report: RunReport, log: Path) -> str:
-    if report.status == "ok":
-        last = report.epochs[-1]
-        return (
-            f"[green]ok[/] {_job_label(spec)}  {report.timing.total_train_seconds:7.2f}s train"  # type: ignore[union-attr]
-            f"  val {report.metric} {last.val_metric:.4f}"
-        )
-    msg = report.error.message if report.error else ""
-    return f"[red]{report.status}[/] {_job_label(spec)}  {escape(msg[:160])}  (log: {escape(str(log))})"
-
-
-def execute(request: RunRequest, backend: Backend, console: Console) -> int:
-    log = console.print
+def _new_run(
+    request: RunRequest, backend: Backend, log: Callable[[str], None]
+) -> tuple[RunDir, list[JobSpec]]:
+    """Create the run directory, choose and prepare datasets once, plan and write every spec."""
     run = RunDir.create(request.out)
     suite = request.suite
-    run.update_meta(
-        name=run.root.name,
-        created_at=now_iso(),
-        state="preparing",
-        backend=backend.name,
-        machine=machine_label(),
-        command=request.command,
-        suite=suite.name,
-    )
+    run.update_meta(name=run.root.name, created_at=now_iso(), state="preparing", backend=backend.name,
+                    machine=machine_label(), command=request.command, suite=suite.name)  # fmt: skip
     shutil.copyfile(request.suite_path, run.root / "suite.toml")
-    (run.root / "suite.json").write_text(suite.model_dump_json(indent=2))
+    write_atomic(run.root / "suite.json", suite.model_dump_json(indent=2))
     log(f"run directory: {run.root}")
-
     device = resolve_device(request.gpus, log)
     choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir))
-    for task, choice in choices.items():
-        style = "bold yellow" if choice.reason.startswith("fallback") else "bold"
-        log(f"[{style}]{task}: dataset {choice.used}[/] ({escape(choice.reason)})")
+    _say_datasets(choices, log)
     specs = planning.plan(suite, choices, device)
     for spec in specs:
         run.write_spec(spec)
-    runners = {fw: backend.describe(fw) for fw in suite.frameworks}  # builds missing envs, loudly
-    run.update_meta(
-        state="running",
-        datasets={t: {"used": c.used, "reason": c.reason} for t, c in choices.items()},
-        runners=runners,
-        device=device.model_dump(mode="json"),
-        jobs=len(specs),
-    )
+    prepare_init(specs, run.data_dir)
+    run.update_meta(datasets={t: {"used": c.used, "reason": c.reason} for t, c in choices.items()},
+                    device=device.model_dump(mode="json"), jobs=len(specs), plan=[s.spec_id for s in specs])  # fmt: skip
+    return run, specs
 
-    failed: list[tuple[JobSpec, RunReport]] = []
+
+def _say_datasets(choices: dict[str, planning.DatasetChoice], log: Callable[[str], None]) -> None:
+    for task, choice in choices.items():
+        style = "bold yellow" if choice.reason.startswith("fallback") else "bold"
+        log(f"[{style}]{task}: dataset {choice.used}[/] ({escape(choice.reason)})")
+
+
+def _reopen(request: RunRequest, log: Callable[[str], None]) -> tuple[RunDir, list[JobSpec]]:
+    """Resume: the plan and specs stored in the run directory, datasets already prepared there."""
+    run = RunDir.open(request.out)
+    specs = run.planned_specs()
+    log(f"resuming {run.root}: {len(specs)} planned jobs")
+    choices = {t: planning.DatasetChoice(**c) for t, c in run.meta().get("datasets", {}).items()}
+    _say_datasets(choices, log)
+    for name in sorted({s.workload.dataset for s in specs}):
+        datasets.prepare(name, run.data_dir)  # verifies the stored file; rebuilds it if damaged
+    prepare_init(specs, run.data_dir)
+    return run, specs
+
+
+def execute(
+    request: RunRequest, backend: Backend, console: Console, resume: bool = False, retries: int = 0
+) -> int:
+    log = console.print
+    if resume or (request.out / "run.json").exists():
+        run, specs = _reopen(request, log)
+        if not resume:
+            _check_same_plan(run, request, specs)
+    else:
+        run, specs = _new_run(request, backend, log)
+    runners = {fw: backend.describe(fw) for fw in sorted({s.framework for s in specs})}  # builds envs, loudly
+    run.update_meta(state="running", runners=runners, backend=backend.name)
     start = time.monotonic()
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            overall = progress.add_task("all jobs", total=len(specs))
-            for spec in specs:
-                epochs = progress.add_task(f"  {_job_label(spec)}", total=spec.workload.epochs)
-                paths = run.paths(spec)
-
-                def on_event(event: dict, task_id=epochs) -> None:  # type: ignore[no-untyped-def]
-                    progress.update(task_id, completed=event.get("epoch", 0))
-
-                outcome = backend.launch(spec, paths, on_event, device.gpu_ids)
-                report = finalize(spec, outcome, paths.report, paths.log)
-                progress.remove_task(epochs)
-                progress.advance(overall)
-                progress.console.print(_job_line(spec, report, paths.log))
-                if report.status != "ok":
-                    failed.append((spec, report))
-    except KeyboardInterrupt:
-        run.update_meta(state="interrupted", finished_at=now_iso())
-        log(
-            "[bold red]interrupted[/]: the running job was killed; finished reports are kept in "
-            f"{run.root / 'reports'}"
-        )
+    result = run_jobs(run, specs, backend, console, retries)
+    state = "interrupted" if result.interrupted else "complete"
+    run.update_meta(state=state, finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))
+    if result.kept:
+        log(f"kept {result.kept} job(s) that had already finished ok in this environment")
+    if result.interrupted:
+        log("[bold red]interrupted[/]: the running job was killed; finished reports are kept in "
+            f"{run.root / 'reports'}; finish with: bench orchestrate --resume {run.root}")  # fmt: skip
         _render(run, console)
         return 130
-    run.update_meta(state="complete", finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))
     _render(run, console)
-    for spec, report in failed:
+    for spec, report in result.failed:
         log(
-            f"[red]failed[/]: {spec.spec_id} ({_job_label(spec).strip()}): {report.status}; "
-            f"log {run.paths(spec).log}"
+            f"[red]failed[/]: {spec.spec_id} ({label(spec).strip()}): {report.status}; log {run.paths(spec).log}"
         )
-    return 1 if failed else 0
+    return 1 if result.failed else 0
+
+
+def _check_same_plan(run: RunDir, request: RunRequest, stored: list[JobSpec]) -> None:
+    """Re-running into an existing run directory resumes it only if it asks for the same jobs."""
+    stored_suite = (run.root / "suite.json").read_text() if (run.root / "suite.json").exists() else ""
+    if stored_suite and Suite.model_validate_json(stored_suite) != request.suite:
+        raise RunDirError(
+            f"{run.root} holds a run of a different suite or options; use a new --out, "
+            f"or `bench orchestrate --resume {run.root}` to finish that run as planned"
+        )
 
 
 def _render(run: RunDir, console: Console) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from orchestrator.backends.base import JobPaths
 from runners.environment import cpu_model
 from runners.harness import write_atomic
@@ -40,7 +42,7 @@ class RunDir:
     @classmethod
     def create(cls, root: Path) -> RunDir:
         if (root / "run.json").exists():
-            raise RunDirError(f"{root} already holds a run; choose another --out")
+            raise RunDirError(f"{root} already holds a run; choose another --out or --resume it")
         try:
             for sub in ("specs", "reports", "logs", "data"):
                 (root / sub).mkdir(parents=True, exist_ok=True)
@@ -50,6 +52,36 @@ class RunDir:
         except OSError as exc:
             raise RunDirError(f"cannot write to {root}: {exc.strerror}") from None
         return cls(root)
+
+    @classmethod
+    def open(cls, root: Path) -> RunDir:
+        """An existing run directory, checked enough to resume it."""
+        if not (root / "run.json").is_file():
+            raise RunDirError(f"{root} is not a run directory (no run.json)")
+        try:
+            json.loads((root / "run.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{root / 'run.json'} is unreadable ({exc}); cannot resume") from None
+        return cls(root)
+
+    def planned_specs(self) -> list[JobSpec]:
+        """The specs in planned order (run.json "plan"), each validated against its content id."""
+        plan = self.meta().get("plan")
+        if not isinstance(plan, list) or not plan:
+            raise RunDirError(f"{self.root} has no job plan (it stopped before planning); start a new run")
+        specs = []
+        for sid in plan:
+            path = self.root / "specs" / f"{sid}.json"
+            try:
+                spec = JobSpec.model_validate_json(path.read_bytes())
+            except (OSError, ValidationError) as exc:
+                raise RunDirError(
+                    f"{path}: missing or invalid ({type(exc).__name__}); cannot resume"
+                ) from None
+            if spec.spec_id != sid:
+                raise RunDirError(f"{path}: content does not match its id {sid}; cannot resume")
+            specs.append(spec)
+        return specs
 
     def paths(self, spec: JobSpec) -> JobPaths:
         sid = spec.spec_id

@@ -49,4 +49,5 @@ def base_fields() -> dict[str, object]:
         "numpy": numpy.__version__,
         "env_hash": env_hash(),
         "image_digest": os.environ.get("BENCH_IMAGE_DIGEST") or None,
+        "lock_hash": os.environ.get("BENCH_LOCK_HASH") or None,
     }

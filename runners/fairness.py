@@ -8,7 +8,11 @@ framework's float32 outputs, so no framework's metric implementation can tilt th
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,3 +83,37 @@ def evaluate(outputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[float
         return ce, acc
     mse = float(np.mean((out - targets.astype(np.float64)) ** 2))
     return mse, mse
+
+
+# Prepared once per run directory (design rules 2 and 3): weights and every epoch's batch order in one
+# file per (network, data size, epochs, seed), written by the orchestrator and loaded by every runner.
+# A runner started alone, without the file, generates the same values with the functions above.
+
+
+def init_key(workload: Workload, n_features: int, n_train: int, seed: int) -> str:
+    layers = [layer.model_dump(mode="json") for layer in workload.layers]
+    payload = {"layers": layers, "init": workload.init, "n_features": n_features, "n_train": n_train,
+               "epochs": workload.epochs, "seed": seed}  # fmt: skip
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def init_path(data_dir: Path, workload: Workload, n_features: int, n_train: int, seed: int) -> Path:
+    return data_dir / "init" / f"{init_key(workload, n_features, n_train, seed)}.npz"
+
+
+def write_init(path: Path, workload: Workload, n_features: int, n_train: int, seed: int) -> None:
+    weights = initial_weights(workload, n_features, seed)
+    order = np.stack([permutation(n_train, seed, e) for e in range(1, workload.epochs + 1)]).astype(np.int32)
+    arrays: dict[str, Any] = {"order": order}
+    arrays.update({f"kernel_{i}": k for i, (k, _) in enumerate(weights)})
+    arrays.update({f"bias_{i}": b for i, (_, b) in enumerate(weights)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def load_init(path: Path, n_layers: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        weights = [(npz[f"kernel_{i}"], npz[f"bias_{i}"]) for i in range(n_layers)]
+        return weights, npz["order"]

@@ -116,7 +116,14 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
     data_s = time.perf_counter() - t
 
     info = CATALOG[w.dataset]
-    weights = fairness.initial_weights(w, info.n_features, spec.seed)
+    n = len(data.x_train)
+    prepared = fairness.init_path(data_dir, w, info.n_features, n, spec.seed)
+    if prepared.exists():
+        weights, orders = fairness.load_init(prepared, len(w.layers))
+        init_source = f"prepared once by the orchestrator: {prepared.name}"
+    else:
+        weights, orders = fairness.initial_weights(w, info.n_features, spec.seed), None
+        init_source = "generated in the runner (no prepared file)"
     t = time.perf_counter()
     session = plugin.build(spec, data, weights)
     build_s = time.perf_counter() - t
@@ -126,11 +133,10 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
     fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
     initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
 
-    n = len(data.x_train)
     order_hash = hashlib.sha256()
     cumulative = 0.0
     for epoch in range(1, w.epochs + 1):
-        perm = fairness.permutation(n, spec.seed, epoch)
+        perm = orders[epoch - 1] if orders is not None else fairness.permutation(n, spec.seed, epoch)
         order_hash.update(perm.astype(np.int64).tobytes())
         seconds, running = session.train_epoch(perm)
         if not math.isfinite(running):
@@ -201,6 +207,7 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
         "tf32": spec.tf32,
         "execution": fp["execution"],
         "notes": fp.get("notes", ()),
+        "init_source": init_source,
     }
 
 
@@ -263,8 +270,8 @@ def main(framework: str, argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("BENCH_DATA_DIR", Path.home() / ".cache/bench/data")),
-        help="prepared datasets (.npz); prepared here if missing",
+        default=datasets.default_data_dir(),
+        help="prepared datasets (.npz; default $BENCH_DATA_DIR or ~/.cache/bench/data); prepared here if missing",
     )
     args = parser.parse_args(argv)
     spec = load_spec(args.spec)

@@ -63,6 +63,7 @@ class EnvInfo(Strict):
     gpu: GpuInfo | None = None
     env_hash: str  # sha256 over the installed distributions (name==version) of the runner env
     image_digest: str | None = None  # set by the docker backend
+    lock_hash: str | None = None  # sha256 of the requirements file the env was built from
 
 
 class Fairness(Strict):
@@ -82,6 +83,7 @@ class Fairness(Strict):
     tf32: bool
     execution: str
     notes: tuple[str, ...] = Field(default=(), strict=False)
+    init_source: str | None = None  # the run directory's prepared file, or generated in the runner
 
 
 class ErrorInfo(Strict):

@@ -25,12 +25,17 @@ class Outcome:
     exit_code: int | None  # negative: killed by that signal (subprocess convention)
     wall_seconds: float
     timed_out: bool
+    oom_killed: bool = False  # the kernel's OOM killer ended it (docker reports this per container)
 
 
 class Backend(Protocol):
     name: str
 
     def describe(self, framework: str) -> dict[str, str]: ...
+
+    def environment_id(self, framework: str) -> str | None:
+        """What a report's env.lock_hash must equal for a finished job to be reused on resume
+        (None: anything goes, e.g. the fake runner)."""
 
     def launch(
         self, spec: JobSpec, paths: JobPaths, on_event: Callable[[dict], None], gpu_ids: tuple[int, ...] = ()

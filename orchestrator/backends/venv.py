@@ -41,6 +41,9 @@ class VenvBackend:
             return Path(sys.executable)
         return envs.ensure(framework, log=self.log)
 
+    def environment_id(self, framework: str) -> str | None:
+        return None if framework == "fake" else envs.lock_hash(framework)
+
     def describe(self, framework: str) -> dict[str, str]:
         if framework == "fake":
             return {"backend": "venv", "python": sys.executable}
@@ -69,6 +72,9 @@ class VenvBackend:
             str(paths.data_dir),
         ]
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        lock = self.environment_id(spec.framework)
+        if lock:  # the runner records it, so a resumed run can tell which stack made a report
+            env["BENCH_LOCK_HASH"] = lock
         env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids)) if spec.device.kind == "gpu" else ""
         deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
         start = time.monotonic()

@@ -16,8 +16,6 @@ app = typer.Typer(
     help="Datasets every runner reads, prepared once into float32 .npz files.", no_args_is_help=True
 )
 
-DEFAULT_DIR = Path.home() / ".cache" / "bench" / "data"
-
 
 @app.command("list")
 def list_() -> None:
@@ -34,7 +32,9 @@ def list_() -> None:
 @app.command()
 def fetch(
     name: Annotated[str, typer.Argument(help="dataset name (see `bench datasets list`)")],
-    data_dir: Annotated[Path, typer.Option(help="where the .npz goes")] = DEFAULT_DIR,
+    data_dir: Annotated[
+        Path, typer.Option(help="where the .npz goes ($BENCH_DATA_DIR; where runners look by default)")
+    ] = datasets.default_data_dir(),
 ) -> None:
     """Download or locate, verify, decode, split and standardize NAME into DATA_DIR/NAME.npz.
 

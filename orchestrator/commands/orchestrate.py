@@ -10,18 +10,29 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator import plan as planning
 from orchestrator.backends.venv import VenvBackend
 from orchestrator.execute import RunRequest, execute
 from orchestrator.rundir import RunDirError
+from schemas.suite import Suite
 
 
 class BackendChoice(StrEnum):
     # auto picks the docker backend once it exists and an engine answers; until then, venv.
     auto = "auto"
     venv = "venv"
+
+
+def stored_suite(run_dir: Path) -> Suite:
+    try:
+        return Suite.model_validate_json((run_dir / "suite.json").read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise RunDirError(
+            f"{run_dir / 'suite.json'}: missing or invalid ({type(exc).__name__}); cannot resume"
+        ) from None
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -37,28 +48,50 @@ def orchestrate(
     ] = None,
     epochs_override: Annotated[int | None, typer.Option(min=1, help="epochs for every task")] = None,
     backend: Annotated[
-        BackendChoice, typer.Option(help="isolation; venv: each runner in its framework's own virtualenv (auto = venv: no docker backend yet)")
+        BackendChoice,
+        typer.Option(
+            envvar="BENCH_BACKEND",
+            help="isolation; venv: each runner in its framework's own virtualenv; docker: each job in a "
+            "hardened container of its framework's image (`bench images build`); auto: docker when an "
+            "engine answers and the images are current, else venv",
+        ),
     ] = BackendChoice.auto,
     gpus: Annotated[
         str, typer.Option(help="all | none | comma list of GPU ids; all = CPU when none is visible")
     ] = "all",
     out: Annotated[Path | None, typer.Option(help="run directory (default results/SUITE-TIMESTAMP)")] = None,
     quick: Annotated[bool, typer.Option(help="small and fast (mnist-5k, <= 5 epochs), same outputs")] = False,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            help="finish this run directory as planned: jobs that ended ok in the same env are kept"
+        ),
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, max=10, help="re-run a job that crashed up to N times (never oom/diverged)")
+    ] = 0,
 ) -> None:
     """Run a suite (default: the paper's experiment) in isolated runners and write tables, plots,
     the winner table and report.html into the run directory.
 
     Example: bench orchestrate --quick --out results/try1
+    Resume after Ctrl-C: bench orchestrate --resume results/try1
     """
     console = Console()
+    command = shlex.join(["bench", *sys.argv[1:]])
     try:
+        if resume is not None:
+            request = RunRequest(resume / "suite.toml", stored_suite(resume), resume, gpus, command)
+            raise typer.Exit(
+                execute(request, VenvBackend(log=console.print), console, resume=True, retries=retries)
+            )
         chosen = planning.apply_options(
             planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
         )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}"
-        request = RunRequest(suite, chosen, target, gpus, shlex.join(["bench", *sys.argv[1:]]))
-        code = execute(request, VenvBackend(log=console.print), console)
+        request = RunRequest(suite, chosen, target, gpus, command)
+        code = execute(request, VenvBackend(log=console.print), console, retries=retries)
     except (planning.PlanError, RunDirError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

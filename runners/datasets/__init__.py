@@ -24,12 +24,18 @@ from runners.datasets.errors import DatasetError
 from runners.datasets.npz import Arrays, load, validate, write_atomic
 from schemas.datasets import CATALOG
 
-__all__ = ["Arrays", "DatasetError", "default_cache_dir", "load", "prepare"]
+__all__ = ["Arrays", "DatasetError", "default_cache_dir", "default_data_dir", "load", "prepare"]
 
 
 def default_cache_dir() -> Path:
     env = os.environ.get("BENCH_CACHE_DIR")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "bench"
+
+
+def default_data_dir() -> Path:
+    """Where prepared .npz files go when no run directory says otherwise ($BENCH_DATA_DIR)."""
+    env = os.environ.get("BENCH_DATA_DIR")
+    return Path(env).expanduser() if env else default_cache_dir() / "data"
 
 
 def prepare(

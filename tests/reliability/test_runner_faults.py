@@ -101,6 +101,83 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
     assert "interrupted" in output
     assert json.loads((out / "run.json").read_text())["state"] == "interrupted"
     finished = [RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json")]
-    assert [r.status for r in finished] == ["ok"]
+    assert sorted(r.status for r in finished) == ["crashed", "ok"]
+    assert any("interrupted" in (r.error.message if r.error else "") for r in finished)
+    assert "--resume" in output
     hung = subprocess.run(["pgrep", "-f", str(out / "specs")], capture_output=True, text=True).stdout
     assert hung.strip() == "", "the hanging runner survived Ctrl-C"
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("garbage", "not a valid RunReport"),
+        ("truncated", "not a valid RunReport"),
+        ("huge", "over the"),
+        ("version", "schema_version"),
+    ],
+)
+def test_untrustworthy_reports_become_crashed_with_the_reason(tmp_path, monkeypatch, fault, reason):
+    result, by_repeat, out = run_with_fault(tmp_path, monkeypatch, fault)
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    bad = by_repeat[1]
+    assert bad.status == "crashed"
+    assert reason in bad.error.message
+    assert (out / "reports" / f"{bad.spec_id}.json.invalid").exists()  # the evidence is kept aside
+    assert by_repeat[0].status == "ok"
+
+
+def test_ok_report_with_a_bad_exit_code_is_not_trusted(tmp_path, monkeypatch):
+    result, by_repeat, _ = run_with_fault(tmp_path, monkeypatch, "exit3")
+    assert result.exit_code == 1
+    assert by_repeat[1].status == "crashed" and by_repeat[1].exit_code == 3
+    assert "report says ok but the runner exited with code 3" in by_repeat[1].error.message
+
+
+def test_retries_rerun_crashes_and_keep_every_attempt(tmp_path, monkeypatch):
+    result, by_repeat, out = run_with_fault(tmp_path, monkeypatch, "crash", "--retries", "2")
+    assert result.exit_code == 1  # the fake crashes every time
+    bad = by_repeat[1]
+    attempts = sorted((out / "reports" / "attempts").glob(f"{bad.spec_id}.*.json"))
+    assert len(attempts) == 2  # attempts 1 and 2 archived, attempt 3 is the report
+    log = (out / "logs" / f"{bad.spec_id}.log").read_text()
+    assert "# attempt 3 (retry after crash)" in log
+    assert result.output.count("retry") >= 2
+
+
+def test_diverged_is_never_retried(tmp_path, monkeypatch):
+    result, by_repeat, out = run_with_fault(tmp_path, monkeypatch, "nan", "--retries", "3")
+    assert by_repeat[1].status == "diverged"
+    assert not (out / "reports" / "attempts").exists()
+
+
+def test_resume_reruns_only_what_did_not_end_ok(tmp_path, monkeypatch):
+    result, by_repeat, out = run_with_fault(tmp_path, monkeypatch, "error")
+    assert result.exit_code == 1
+    ok_report = out / "reports" / f"{by_repeat[0].spec_id}.json"
+    ok_bytes = ok_report.read_bytes()
+    monkeypatch.delenv("BENCH_FAKE_FAULT")
+    result = CliRunner().invoke(app, ["orchestrate", "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "kept 1 job(s)" in result.output
+    assert ok_report.read_bytes() == ok_bytes  # untouched, not re-run
+    resumed = RunReport.model_validate_json((out / "reports" / f"{by_repeat[1].spec_id}.json").read_text())
+    assert resumed.status == "ok"
+    assert len(list((out / "reports" / "attempts").glob("*.json"))) == 1  # the failed attempt, kept
+
+
+def test_rerunning_into_the_same_run_dir_resumes_it(tmp_path, monkeypatch):
+    _, by_repeat, out = run_with_fault(tmp_path, monkeypatch, "error")
+    monkeypatch.delenv("BENCH_FAKE_FAULT")
+    result = CliRunner().invoke(
+        app, ["orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out), "--tasks", "regression"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "kept 1 job(s)" in result.output
+
+
+def test_resume_of_something_that_is_not_a_run(tmp_path):
+    result = CliRunner().invoke(app, ["orchestrate", "--resume", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "cannot resume" in result.output or "not a run directory" in result.output

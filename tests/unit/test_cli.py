@@ -122,4 +122,4 @@ def test_orchestrate_refuses_to_overwrite_a_run(tmp_path):
     assert invoke("orchestrate", "--suite", FAKE_SUITE, "--out", out, "--repeats", "1").exit_code == 0
     result = invoke("orchestrate", "--suite", FAKE_SUITE, "--out", out)
     assert result.exit_code == 2
-    assert "already holds a run" in result.output
+    assert "holds a run of a different suite" in result.output

@@ -1,0 +1,157 @@
+"""The job loop: launch each planned job, collect it, retry crashes, keep every attempt, stop cleanly.
+
+Nothing is overwritten: a report that is about to be replaced (a retry, or a resumed run re-running a
+job that did not end ok) moves to reports/attempts/ID.N.json first, and each attempt's output is
+appended to the same log under an `# attempt N` header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from orchestrator.backends.base import Backend, JobPaths
+from orchestrator.collect import finalize, read_report, synthetic_report
+from orchestrator.rundir import RunDir
+from schemas.job import JobSpec
+from schemas.report import RunReport
+
+RETRYABLE = frozenset({"crashed"})  # oom and diverged would only repeat; error is deterministic
+
+
+@dataclass
+class LoopResult:
+    failed: list[tuple[JobSpec, RunReport]] = field(default_factory=list)
+    kept: int = 0  # finished ok before (resume), not re-run
+    interrupted: bool = False
+
+
+def label(spec: JobSpec) -> str:
+    return f"{spec.framework:<10} {spec.workload.task:<14} repeat {spec.repeat}"
+
+
+def _line(spec: JobSpec, report: RunReport, log: Path) -> str:
+    if report.status == "ok" and report.timing is not None and report.epochs:
+        return (
+            f"[green]ok[/] {label(spec)}  {report.timing.total_train_seconds:7.2f}s train"
+            f"  val {report.metric} {report.epochs[-1].val_metric:.4f}"
+        )
+    msg = report.error.message if report.error else ""
+    return f"[red]{report.status}[/] {label(spec)}  {escape(msg[:160])}  (log: {escape(str(log))})"
+
+
+def reusable(report: RunReport | None, environment: str | None) -> bool:
+    """A finished job is kept on resume only if it ended ok, exited 0, and ran in the same
+    runner environment (requirements / image hash) that would run it now."""
+    return (
+        report is not None
+        and report.status == "ok"
+        and report.exit_code == 0
+        and (environment is None or (report.env is not None and report.env.lock_hash == environment))
+    )
+
+
+def archive(paths: JobPaths) -> None:
+    """Move an existing report aside (never overwrite one) before the job runs again."""
+    if not paths.report.exists():
+        return
+    attempts = paths.report.parent / "attempts"
+    attempts.mkdir(exist_ok=True)
+    n = len(list(attempts.glob(f"{paths.report.stem}.*.json"))) + 1
+    paths.report.rename(attempts / f"{paths.report.stem}.{n}.json")
+
+
+def _log_header(paths: JobPaths, attempt: int, why: str) -> None:
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    with open(paths.log, "a") as fh:
+        fh.write(f"# attempt {attempt} ({why}) at {now}\n")
+
+
+def run_jobs(
+    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+) -> LoopResult:
+    result = LoopResult()
+    gpu_ids = specs[0].device.gpu_ids if specs else ()
+    pending = list(specs)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        overall = progress.add_task("all jobs", total=len(specs))
+        while pending:
+            spec = pending[0]
+            paths = run.paths(spec)
+            previous, _ = read_report(paths.report)
+            if reusable(previous, backend.environment_id(spec.framework)):
+                result.kept += 1
+                progress.advance(overall)
+                pending.pop(0)
+                continue
+            epochs = progress.add_task(f"  {label(spec)}", total=spec.workload.epochs)
+            try:
+                report = _attempts(spec, paths, backend, progress, epochs, gpu_ids, retries)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                _record_interrupt(run, pending)
+                break
+            progress.remove_task(epochs)
+            progress.advance(overall)
+            progress.console.print(_line(spec, report, paths.log))
+            if report.status != "ok":
+                result.failed.append((spec, report))
+            pending.pop(0)
+    return result
+
+
+def _attempts(spec, paths, backend, progress, task_id, gpu_ids, retries) -> RunReport:  # type: ignore[no-untyped-def]
+    attempt = 1
+    archive(paths)
+    while True:
+        _log_header(paths, attempt, "first run" if attempt == 1 else "retry after crash")
+        progress.update(task_id, completed=0)
+
+        def on_event(event: dict) -> None:  # type: ignore[type-arg]
+            progress.update(task_id, completed=event.get("epoch", 0))
+
+        outcome = backend.launch(spec, paths, on_event, gpu_ids)
+        report = finalize(spec, outcome, paths.report, paths.log)
+        if report.status not in RETRYABLE or attempt > retries:
+            return report
+        progress.console.print(f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}")
+        archive(paths)
+        attempt += 1
+        time.sleep(0.5)
+
+
+def _record_interrupt(run: RunDir, pending: list[JobSpec]) -> None:
+    """The running job was killed by the backend; it and every job not started get a report saying
+    so, unless the runner had already written one."""
+    running, *later = pending
+    paths = run.paths(running)
+    if read_report(paths.report)[0] is None:
+        synthetic_report(
+            running, "crashed", "killed by the orchestrator: run interrupted (Ctrl-C)", paths.report
+        )
+    for spec in later:
+        paths = run.paths(spec)
+        if not paths.report.exists():
+            synthetic_report(spec, "skipped", "not started: run interrupted (Ctrl-C)", paths.report)
