@@ -6,13 +6,24 @@ DEVPY := $(DEV)/bin/python
 FRAMEWORKS := tensorflow pytorch
 ARGS ?=
 
-.PHONY: help setup dev runners bench quick test test-unit lint schemas clean
+# Runner images (docker backend). BASE_IMAGE empty = the Dockerfiles' python:3.11-slim; with no
+# registry, `make base-image` first and BASE_IMAGE=bench-base:bookworm. WHEELHOUSE: local wheels pip
+# takes first (air-gapped builds; the CPU torch wheel); CA_BUNDLE: an extra CA for pip behind a proxy.
+BASE_IMAGE ?=
+WHEELHOUSE ?=
+CA_BUNDLE ?=
+VARIANT ?= cpu
+IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
+	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
+
+.PHONY: help setup dev runners bench quick test test-unit lint schemas clean base-image images
 
 help:
 	@echo "make bench   run the paper suite end to end (venv backend, both frameworks, 5 repeats)"
 	@echo "make quick   the same outputs from a small, fast run (< 3 min)"
 	@echo "make test    build the environments it needs and run every test"
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
+	@echo "make images  build the runner images (docker backend); make base-image: a base with no registry"
 
 # The dev venv (orchestrator, reporting, tests), rebuilt when its pins change.
 $(DEV)/.stamp: requirements-dev.txt pyproject.toml
@@ -46,6 +57,13 @@ lint: dev
 
 schemas: dev
 	$(DEVPY) -m schemas
+
+# A Python 3.11 base image from Debian's packages (debootstrap + docker import): no registry needed.
+base-image:
+	images/base/build.sh bench-base:bookworm
+
+images: dev
+	$(DEV)/bin/bench images build $(IMAGE_ARGS) $(ARGS)
 
 clean:
 	rm -rf $(VENVS) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.commands import datasets, orchestrate, report, runners, schema
+from orchestrator.commands import datasets, images, orchestrate, report, runners, schema
 
 app = typer.Typer(
     help="Fair, isolated, statistically gated training benchmarks (TensorFlow/Keras vs PyTorch).",
@@ -17,6 +17,7 @@ app.command()(report.report)
 app.command()(schema.schema)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runners.app, name="runners")
+app.add_typer(images.app, name="images")
 
 if __name__ == "__main__":
     app()

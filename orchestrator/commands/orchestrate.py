@@ -14,16 +14,27 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from orchestrator import plan as planning
-from orchestrator.backends.venv import VenvBackend
-from orchestrator.execute import RunRequest, execute
+from orchestrator.backends import select_backend
+from orchestrator.backends.base import Backend
+from orchestrator.backends.docker import DockerBackendError
+from orchestrator.execute import RunRequest, execute, resolve_device
 from orchestrator.rundir import RunDirError
 from schemas.suite import Suite
 
 
 class BackendChoice(StrEnum):
-    # auto picks the docker backend once it exists and an engine answers; until then, venv.
+    # auto: docker when an engine answers and every framework's image is current, else venv.
     auto = "auto"
     venv = "venv"
+    docker = "docker"
+
+
+def _backend(choice: BackendChoice, frameworks: list[str], gpus: str, console: Console) -> Backend:
+    """Checked before the run directory exists: GPU ids that are not there, or a docker backend
+    that cannot run here, fail in one line before any job."""
+    device = resolve_device(gpus, lambda _: None)
+    gpu = device.kind == "gpu"
+    return select_backend(choice.value, frameworks, console.print, variant="cuda" if gpu else "cpu", gpu=gpu)
 
 
 def stored_suite(run_dir: Path) -> Suite:
@@ -82,17 +93,16 @@ def orchestrate(
     try:
         if resume is not None:
             request = RunRequest(resume / "suite.toml", stored_suite(resume), resume, gpus, command)
-            raise typer.Exit(
-                execute(request, VenvBackend(log=console.print), console, resume=True, retries=retries)
-            )
+            runner_backend = _backend(backend, list(request.suite.frameworks), gpus, console)
+            raise typer.Exit(execute(request, runner_backend, console, resume=True, retries=retries))
         chosen = planning.apply_options(
             planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
         )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}"
         request = RunRequest(suite, chosen, target, gpus, command)
-        code = execute(request, VenvBackend(log=console.print), console, retries=retries)
-    except (planning.PlanError, RunDirError) as exc:
+        code = execute(request, _backend(backend, list(chosen.frameworks), gpus, console), console, retries=retries)
+    except (planning.PlanError, RunDirError, DockerBackendError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     raise typer.Exit(code)

@@ -1,0 +1,381 @@
+"""The docker backend: each job in a fresh, hardened container of its framework's image.
+
+    create (not a blocking run) -> start -> stream logs to the job's log, epoch events to progress
+    -> poll the state against our own deadline (docker-py's wait(timeout) raises a connection error,
+    not a timeout) -> kill when it passes -> read ExitCode and OOMKilled -> move the report out of
+    the job's output mount -> remove the container (never auto-remove: OOMKilled would be lost).
+
+What a job container gets (container_config, a pure function the unit tests read):
+
+    /job/spec.json  the spec, read-only      /data  the run's prepared datasets, read-only
+    /out            its own output dir (rw)  /tmp   tmpfs scratch; the root filesystem is read-only
+    no network (network_mode=none), a non-root uid, no capabilities, no-new-privileges, a pids limit,
+    memory = memory+swap limit, cpuset_cpus = as many CPUs as the spec's intra-op threads, shm_size,
+    labels bench.run / bench.spec_id (leftovers of dead runs are removed when a backend starts),
+    GPUs only as device requests with the job's explicit ids.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from orchestrator.backends.base import JobPaths, Outcome
+from orchestrator.backends.docker_images import EngineUnavailable, ImageInfo, check_image, connect
+from orchestrator.backends.venv import kill_grace
+from schemas.job import JobSpec, Threads
+
+MiB = 1024 * 1024
+CONTAINER_UID = 10001  # the image's `bench` user
+SPEC_IN_CONTAINER = "/job/spec.json"
+DATA_IN_CONTAINER = "/data"
+OUT_IN_CONTAINER = "/out"
+REPORT_NAME = "report.json"
+STOP_AFTER_KILL_SECONDS = 30.0
+
+
+class DockerBackendError(RuntimeError):
+    """The docker backend cannot run this suite here (engine, image or GPU runtime); one line."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int  # also the memory+swap limit: no swap, so an over-limit job is OOM-killed
+    shm_bytes: int = 256 * MiB
+    tmpfs_bytes: int = 512 * MiB  # /tmp; counts against the memory limit
+    pids: int = 1024  # threads count too: TensorFlow starts dozens
+
+
+def parse_size(text: str) -> int:
+    """'512m', '8g', '1.5G', '1048576' -> bytes (the units docker's --memory takes)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*", text.lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 512m or 8g)")
+    number, unit = match.groups()
+    return int(float(number) * 1024 ** " kmgt".index(unit or " "))
+
+
+def default_limits(engine_memory_bytes: int) -> Limits:
+    """Memory: $BENCH_DOCKER_MEMORY, else three quarters of what the engine has."""
+    env = os.environ.get("BENCH_DOCKER_MEMORY")
+    memory = parse_size(env) if env else int(engine_memory_bytes * 0.75) // MiB * MiB
+    return Limits(memory_bytes=memory)
+
+
+def cpuset_for(threads: Threads, cpu_count: int) -> str:
+    """The first N CPUs, N = the spec's intra-op threads (capped by what the engine has): every
+    framework of a run gets the same CPUs for the same thread setting."""
+    n = max(1, min(threads.intra_op, cpu_count))
+    return "0" if n == 1 else f"0-{n - 1}"
+
+
+def container_user(uid: int, gid: int) -> str:
+    """The invoking user's ids, so the output files are theirs; root maps to the image's user."""
+    return f"{CONTAINER_UID}:{CONTAINER_UID}" if uid == 0 else f"{uid}:{gid}"
+
+
+def process_exit_code(raw: int) -> int:
+    """A container's main process killed by signal N exits 128+N; Outcome wants -N (subprocess)."""
+    return -(raw - 128) if 128 < raw <= 128 + 64 else raw
+
+
+def container_config(
+    spec: JobSpec,
+    image: ImageInfo,
+    *,
+    spec_path: Path,
+    data_dir: Path,
+    out_dir: Path,
+    limits: Limits,
+    cpu_count: int,
+    labels: dict[str, str],
+    user: str,
+    gpu_ids: Sequence[int] = (),
+) -> dict[str, Any]:
+    """Keyword arguments for `client.containers.create`: everything that isolates and limits a job."""
+    environment = {
+        "BENCH_IMAGE_DIGEST": image.digest,
+        # What resume compares (Backend.environment_id): the pins the image was built from.
+        "BENCH_LOCK_HASH": image.labels.get("bench.requirements_sha256", ""),
+        "PYTHONUNBUFFERED": "1",
+        "HOME": "/tmp",
+    }
+    config: dict[str, Any] = {
+        "image": image.id,  # the id, not the tag: a rebuild during the run cannot swap the code
+        "entrypoint": ["python", "-m", f"runners.{spec.framework}"],
+        "command": [
+            "--spec",
+            SPEC_IN_CONTAINER,
+            "--out",
+            f"{OUT_IN_CONTAINER}/{REPORT_NAME}",
+            "--data-dir",
+            DATA_IN_CONTAINER,
+        ],
+        "name": f"bench-{spec.spec_id}-{uuid.uuid4().hex[:8]}",
+        "labels": {**labels, "bench.spec_id": spec.spec_id, "bench.framework": spec.framework},
+        "user": user,
+        "working_dir": "/opt/bench",
+        "environment": environment,
+        "volumes": {
+            str(spec_path.resolve()): {"bind": SPEC_IN_CONTAINER, "mode": "ro"},
+            str(data_dir.resolve()): {"bind": DATA_IN_CONTAINER, "mode": "ro"},
+            str(out_dir.resolve()): {"bind": OUT_IN_CONTAINER, "mode": "rw"},
+        },
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes // MiB}m,mode=1777"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"],
+        "pids_limit": limits.pids,
+        "mem_limit": limits.memory_bytes,
+        "memswap_limit": limits.memory_bytes,
+        "shm_size": limits.shm_bytes,
+        "cpuset_cpus": cpuset_for(spec.threads, cpu_count),
+        "stdin_open": False,
+        "tty": False,
+    }
+    if spec.device.kind == "gpu":
+        ids = list(gpu_ids or spec.device.gpu_ids)
+        config["device_requests"] = [
+            {"driver": "nvidia", "device_ids": [str(i) for i in ids], "capabilities": [["gpu"]]}
+        ]
+    else:
+        # A CUDA base image says NVIDIA_VISIBLE_DEVICES=all; on an engine whose default runtime is
+        # nvidia that would hand a CPU job every GPU.
+        environment["NVIDIA_VISIBLE_DEVICES"] = "void"
+        environment["CUDA_VISIBLE_DEVICES"] = ""
+    return config
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_leftover(labels: dict[str, str], running: bool, host: str, own_run: str) -> bool:
+    """A labelled container no live bench run owns: stopped ones always, running ones when their
+    orchestrator (same host) is gone."""
+    if labels.get("bench.run") == own_run:
+        return False
+    if not running:
+        return True
+    if labels.get("bench.host") != host:
+        return False  # another machine's run on a shared engine: not ours to judge
+    try:
+        return not _pid_alive(int(labels.get("bench.pid", "")))
+    except ValueError:
+        return True
+
+
+class DockerBackend:
+    name = "docker"
+
+    def __init__(
+        self,
+        variant: str = "cpu",
+        log: Callable[[str], None] = print,
+        limits: Limits | None = None,
+        client: Any = None,
+    ):
+        self.variant = variant
+        self.log = log
+        self.client = client or connect(timeout=60)
+        self._streams = connect(timeout=None)  # log streams stay silent for as long as an epoch
+        info = self.client.info()
+        self.engine = f"Docker {info.get('ServerVersion', '?')}"
+        self.cpu_count = int(info.get("NCPU") or os.cpu_count() or 1)
+        self.runtimes = tuple((info.get("Runtimes") or {}).keys())
+        self.limits = limits or default_limits(int(info.get("MemTotal") or 8 * 1024 * MiB))
+        self.host = platform.node() or "host"
+        self.run_id = uuid.uuid4().hex[:12]
+        self.labels = {"bench.run": self.run_id, "bench.host": self.host, "bench.pid": str(os.getpid())}
+        self._images: dict[str, ImageInfo] = {}
+        self.remove_leftovers()
+
+    # --- images ---
+
+    def image_problems(self, frameworks: Sequence[str]) -> list[str]:
+        problems = []
+        for framework in frameworks:
+            info, problem = check_image(self.client, framework, self.variant)
+            if problem:
+                problems.append(problem)
+            elif info is not None:
+                self._images[framework] = info
+        return problems
+
+    def image_for(self, framework: str) -> ImageInfo:
+        if framework not in self._images:
+            problems = self.image_problems([framework])
+            if problems:
+                raise DockerBackendError(f"{problems[0]}: run `bench images build --framework {framework}`")
+        return self._images[framework]
+
+    def environment_id(self, framework: str) -> str | None:
+        return self.image_for(framework).labels.get("bench.requirements_sha256") or None
+
+    def describe(self, framework: str) -> dict[str, str]:
+        image = self.image_for(framework)
+        return {
+            "backend": "docker",
+            "engine": self.engine,
+            "image": image.tag,
+            "image_digest": image.digest,
+            "variant": self.variant,
+            "requirements_sha256": image.labels.get("bench.requirements_sha256", ""),
+            "memory_limit": f"{self.limits.memory_bytes // MiB}m",
+        }
+
+    # --- containers ---
+
+    def remove_leftovers(self) -> int:
+        removed = 0
+        for c in self.client.api.containers(all=True, filters={"label": "bench.run"}):
+            if is_leftover(c.get("Labels") or {}, c.get("State") == "running", self.host, self.run_id):
+                self._remove(c["Id"])
+                removed += 1
+        if removed:
+            self.log(f"docker: removed {removed} leftover job container(s) of earlier runs")
+        return removed
+
+    def _remove(self, container_id: str) -> None:
+        from docker.errors import NotFound
+
+        try:
+            self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            pass
+
+    def _output_dir(self, paths: JobPaths, spec: JobSpec) -> tuple[Path, str]:
+        out = Path(tempfile.mkdtemp(prefix=f".{spec.spec_id}.", dir=paths.report.parent))
+        user = container_user(os.getuid(), os.getgid())
+        if os.getuid() == 0:
+            os.chown(out, CONTAINER_UID, CONTAINER_UID)
+        return out, user
+
+    def launch(
+        self,
+        spec: JobSpec,
+        paths: JobPaths,
+        on_event: Callable[[dict], None],
+        gpu_ids: tuple[int, ...] = (),
+    ) -> Outcome:
+        from docker.errors import DockerException
+
+        image = self.image_for(spec.framework)
+        out_dir, user = self._output_dir(paths, spec)
+        config = container_config(
+            spec,
+            image,
+            spec_path=paths.spec,
+            data_dir=paths.data_dir,
+            out_dir=out_dir,
+            limits=self.limits,
+            cpu_count=self.cpu_count,
+            labels=self.labels,
+            user=user,
+            gpu_ids=gpu_ids,
+        )
+        deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
+        container_id = None
+        start = time.monotonic()
+        with open(paths.log, "a") as log:
+            log.write(
+                f"$ docker: {image.tag} ({image.digest}) {' '.join(config['entrypoint'] + config['command'])}"
+                f"  [user {user}, cpuset {config['cpuset_cpus']}, memory {self.limits.memory_bytes // MiB}m,"
+                f" network none]\n"
+            )
+            log.flush()
+            try:
+                try:
+                    container_id = self.client.containers.create(**config).id
+                    self.client.api.start(container_id)
+                except DockerException as exc:
+                    log.write(f"# docker could not start the job: {' '.join(str(exc).split())}\n")
+                    return Outcome(exit_code=None, wall_seconds=time.monotonic() - start, timed_out=False)
+                start = time.monotonic()
+                pump = threading.Thread(
+                    target=_pump, args=(self._streams, container_id, log, on_event), daemon=True
+                )
+                pump.start()
+                timed_out, state = self._wait(container_id, start, deadline)
+                pump.join(timeout=10)
+                wall = time.monotonic() - start
+                code = process_exit_code(int(state.get("ExitCode", -1)))
+                oom = bool(state.get("OOMKilled"))
+                notes = " (killed: hard timeout)" if timed_out else " (killed: out of memory)" if oom else ""
+                log.write(f"# exit code {code}{notes}, {wall:.1f}s\n")
+                return Outcome(exit_code=code, wall_seconds=wall, timed_out=timed_out, oom_killed=oom)
+            finally:  # also on Ctrl-C: no container and no output dir left behind
+                if container_id is not None:
+                    self._remove(container_id)
+                report = out_dir / REPORT_NAME
+                if report.exists():
+                    os.replace(report, paths.report)
+                shutil.rmtree(out_dir, ignore_errors=True)
+
+    def _wait(self, container_id: str, start: float, deadline: float) -> tuple[bool, dict[str, Any]]:
+        timed_out, killed_at = False, 0.0
+        while True:
+            state: dict[str, Any] = self.client.api.inspect_container(container_id)["State"]
+            if state.get("Status") in ("exited", "dead"):
+                return timed_out, state
+            now = time.monotonic()
+            if not timed_out and now - start > deadline:
+                timed_out, killed_at = True, now
+                self._kill(container_id)
+            elif timed_out and now - killed_at > STOP_AFTER_KILL_SECONDS:
+                raise DockerBackendError(f"container {container_id[:12]} still runs 30s after SIGKILL")
+            time.sleep(0.1 if now - start < 5 else 0.25)
+
+    def _kill(self, container_id: str) -> None:
+        from docker.errors import APIError
+
+        try:
+            self.client.api.kill(container_id)
+        except APIError:  # it stopped between the poll and the kill
+            pass
+
+
+def _pump(client: Any, container_id: str, log: IO[str], on_event: Callable[[dict], None]) -> None:
+    buffer = b""
+    try:
+        for chunk in client.api.logs(container_id, stream=True, follow=True, stdout=True, stderr=True):
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for raw in lines:
+                _emit(raw.decode("utf-8", "replace") + "\n", log, on_event)
+    except Exception as exc:  # the stream ends when the container is removed under it (Ctrl-C)
+        log.write(f"# log stream ended: {' '.join(str(exc).split())[:200]}\n")
+    if buffer:
+        _emit(buffer.decode("utf-8", "replace") + "\n", log, on_event)
+    log.flush()
+
+
+def _emit(line: str, log: IO[str], on_event: Callable[[dict], None]) -> None:
+    log.write(line)
+    log.flush()
+    if line.startswith('{"event"'):
+        try:
+            on_event(json.loads(line))
+        except ValueError:
+            pass
+
+
+__all__ = ["DockerBackend", "DockerBackendError", "EngineUnavailable", "Limits", "container_config"]
