@@ -59,6 +59,9 @@ class Session(Protocol):
         """Train one epoch in `perm` order; return (seconds of training steps only, device
         synchronised; mean batch loss weighted by batch size)."""
 
+    first_steps_loss: tuple[int, float] | None
+    """(samples, mean training loss) over the first fairness.FIRST_STEPS batches of epoch 1."""
+
     def is_oom(self, exc: BaseException) -> bool: ...
 
     def fingerprint(self) -> dict[str, Any]:
@@ -208,6 +211,8 @@ def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, An
         "execution": fp["execution"],
         "notes": fp.get("notes", ()),
         "init_source": init_source,
+        "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
+        "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
     }
 
 

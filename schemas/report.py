@@ -83,6 +83,8 @@ class Fairness(Strict):
     tf32: bool
     execution: str
     notes: tuple[str, ...] = Field(default=(), strict=False)
+    first_steps_samples: int | None = None  # samples in the first fairness.FIRST_STEPS batches
+    first_steps_loss: float | None = None  # their mean training loss, as training saw it
     init_source: str | None = None  # the run directory's prepared file, or generated in the runner
 
 

@@ -33,8 +33,9 @@ def list_() -> None:
 def fetch(
     name: Annotated[str, typer.Argument(help="dataset name (see `bench datasets list`)")],
     data_dir: Annotated[
-        Path, typer.Option(help="where the .npz goes ($BENCH_DATA_DIR; where runners look by default)")
-    ] = datasets.default_data_dir(),
+        Path | None,
+        typer.Option(help="where the .npz goes (default $BENCH_DATA_DIR or ~/.cache/bench/data: where runners look)"),
+    ] = None,
 ) -> None:
     """Download or locate, verify, decode, split and standardize NAME into DATA_DIR/NAME.npz.
 
@@ -42,7 +43,7 @@ def fetch(
     """
     console = Console()
     try:
-        path = datasets.prepare(name, data_dir)
+        path = datasets.prepare(name, data_dir or datasets.default_data_dir())
         arrays = datasets.load(path)
     except datasets.DatasetError as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)

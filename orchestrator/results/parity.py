@@ -2,7 +2,12 @@
 
 Jobs are paired within a task when they share seed and repeat but differ in framework. A pair
 passes when dataset, initial weights and batch order hashes and the parameter counts are equal, the
-initial training losses agree to INITIAL_LOSS_RTOL and the epoch-1 running losses to EPOCH1_RTOL.
+initial training losses agree to INITIAL_LOSS_RTOL, the mean loss of the first few batches to
+FIRST_STEPS_RTOL and the epoch-1 running losses to EPOCH1_RTOL.
+
+Over a long epoch (1,875 steps on full MNIST) float32 rounding differences between the frameworks'
+kernels grow chaotically, so an epoch-1 difference above EPOCH1_RTOL after first steps that agree is
+shown as "drift" (a warning, explained), not as a failure; without first-steps evidence it fails.
 """
 
 from __future__ import annotations
@@ -13,9 +18,12 @@ from dataclasses import dataclass
 
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
 from orchestrator.results.tidy import Job, RunData
+from runners.fairness import FIRST_STEPS
 
 # Same init, same data, same batch order: float32 reduction order is the only difference left.
 INITIAL_LOSS_RTOL = 1e-5
+# Ten Adam steps: a different learning rate, epsilon, loss or batch order shows up far above this.
+FIRST_STEPS_RTOL = 1e-4
 # One epoch of Adam updates lets rounding differences grow; 1e-3 still catches a real mismatch.
 EPOCH1_RTOL = 1e-3
 
@@ -35,6 +43,7 @@ class ParityRow:
     framework_b: str
     params_equal: bool | None
     initial_loss_rel_diff: float
+    first_steps_rel_diff: float
     epoch1_rel_diff: float
     init_equal: bool | None
     batch_order_equal: bool | None
@@ -63,31 +72,31 @@ def _compare(task: str, a: Job, b: Job) -> ParityRow:
     if fa is None or fb is None:
         missing = [j for j, f in ((a, fa), (b, fb)) if f is None]
         why = ", ".join(f"{j.framework} {j.status}, no fairness manifest" for j in missing)
-        return ParityRow(*key, None, math.nan, math.nan, None, None, None, f"n/a: {why}")
+        return ParityRow(*key, None, math.nan, math.nan, math.nan, None, None, None, f"n/a: {why}")
     params = fa.param_count == fb.param_count
     init = fa.init_weights_sha256 == fb.init_weights_sha256
     order = fa.batch_order_sha256 == fb.batch_order_sha256
     data = fa.dataset_sha256 == fb.dataset_sha256
     loss0 = rel_diff(fa.initial_train_loss, fb.initial_train_loss)
     loss1 = rel_diff(_epoch1(a), _epoch1(b))
+    first = math.nan
+    if fa.first_steps_loss is not None and fb.first_steps_loss is not None:
+        first = rel_diff(fa.first_steps_loss, fb.first_steps_loss)
     failures = [name for name, ok in (
         ("param count", params), ("init weights", init), ("batch order", order),
         ("dataset", data), (f"initial loss > {INITIAL_LOSS_RTOL:g}", loss0 <= INITIAL_LOSS_RTOL),
     ) if not ok]  # fmt: skip
+    if first > FIRST_STEPS_RTOL:
+        failures.append(f"first-steps loss > {FIRST_STEPS_RTOL:g}")
+    drift = ""
     if math.isnan(loss1):
-        check_e1 = "no epoch 1"
-    elif loss1 > EPOCH1_RTOL:
+        drift = "n/a: no epoch 1"
+    elif loss1 > EPOCH1_RTOL and math.isnan(first):
         failures.append(f"epoch-1 loss > {EPOCH1_RTOL:g}")
-        check_e1 = ""
-    else:
-        check_e1 = ""
-    if failures:
-        check = "FAIL: " + ", ".join(failures)
-    elif check_e1:
-        check = f"n/a: {check_e1}"
-    else:
-        check = "pass"
-    return ParityRow(*key, params, loss0, loss1, init, order, data, check)
+    elif loss1 > EPOCH1_RTOL:
+        drift = f"drift: epoch-1 loss > {EPOCH1_RTOL:g} after first steps agreed (float32 rounding grows)"
+    check = "FAIL: " + ", ".join(failures) if failures else (drift or "pass")
+    return ParityRow(*key, params, loss0, first, loss1, init, order, data, check)
 
 
 def parity_rows(run: RunData) -> list[ParityRow]:
@@ -112,12 +121,12 @@ def _yes_no(x: bool | None) -> str:
 def parity_table(rows: list[ParityRow]) -> Table:
     headers = (
         "task", "repeat", "seed", "A", "B", "params equal", "initial loss rel. diff",
-        "epoch-1 loss rel. diff", "init weights equal", "batch order equal", "dataset equal",
+        "first-steps loss rel. diff", "epoch-1 loss rel. diff", "init weights equal", "batch order equal", "dataset equal",
         "check",
     )  # fmt: skip
     csv_headers = (
         "task", "repeat", "seed", "framework_a", "framework_b", "params_equal",
-        "initial_loss_rel_diff", "epoch1_rel_diff", "init_weights_equal", "batch_order_equal",
+        "initial_loss_rel_diff", "first_steps_rel_diff", "epoch1_rel_diff", "init_weights_equal", "batch_order_equal",
         "dataset_equal", "check",
     )  # fmt: skip
     display, raw = [], []
@@ -125,21 +134,23 @@ def parity_table(rows: list[ParityRow]) -> Table:
         common = (r.task, str(r.repeat), str(r.seed), r.framework_a, r.framework_b)
         display.append((
             *common, _yes_no(r.params_equal), fmt(r.initial_loss_rel_diff),
-            fmt(r.epoch1_rel_diff), _yes_no(r.init_equal), _yes_no(r.batch_order_equal),
+            fmt(r.first_steps_rel_diff), fmt(r.epoch1_rel_diff), _yes_no(r.init_equal), _yes_no(r.batch_order_equal),
             _yes_no(r.dataset_equal), r.check,
         ))  # fmt: skip
         raw.append((
             *common, fmt_csv(r.params_equal), fmt_csv(r.initial_loss_rel_diff),
-            fmt_csv(r.epoch1_rel_diff), fmt_csv(r.init_equal), fmt_csv(r.batch_order_equal),
+            fmt_csv(r.first_steps_rel_diff), fmt_csv(r.epoch1_rel_diff), fmt_csv(r.init_equal), fmt_csv(r.batch_order_equal),
             fmt_csv(r.dataset_equal), r.check,
         ))  # fmt: skip
     n_fail = sum(r.failed for r in rows)
     caption = (
         "Jobs paired within a task by seed and repeat across frameworks. Pass: equal parameter "
         "counts and dataset / initial-weights / batch-order sha256, initial training loss "
-        f"relative difference <= {INITIAL_LOSS_RTOL:g}, epoch-1 running loss relative difference "
-        f"<= {EPOCH1_RTOL:g} (relative difference = |a - b| / max(|a|, |b|)). "
-        f"{len(rows)} pairs, {n_fail} failing."
+        f"relative difference <= {INITIAL_LOSS_RTOL:g}, mean loss of the first {FIRST_STEPS} batches "
+        f"<= {FIRST_STEPS_RTOL:g}, epoch-1 running loss <= {EPOCH1_RTOL:g} (relative difference = "
+        "|a - b| / max(|a|, |b|)). Drift: the epoch-1 difference is larger although the first steps "
+        "agreed; float32 rounding differences between the frameworks' kernels grow over a long epoch. "
+        f"{len(rows)} pairs, {n_fail} failing, {sum(r.check.startswith('drift') for r in rows)} drifting."
     )
     return Table(
         name="parity",

@@ -22,6 +22,7 @@ class FakeSession:
         self.spec, self.weights, self.epoch = spec, [(k.copy(), b.copy()) for k, b in weights], 0
         self.activations = [layer.activation for layer in spec.workload.layers]
         self.fault = FAULT if FAULT_REPEAT in (None, str(spec.repeat)) else ""
+        self.first_steps_loss: tuple[int, float] | None = None
 
     def param_count(self) -> int:
         return sum(k.size + b.size for k, b in self.weights)

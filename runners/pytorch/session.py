@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from runners.datasets import Arrays
+from runners.fairness import FIRST_STEPS
 from schemas.job import Adam, JobSpec
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -81,6 +82,7 @@ class TorchSession:
                 self.model.parameters(), lr=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov
             )
         self.adam_eps = _KerasEpsilon(opt) if isinstance(opt, Adam) else None
+        self.first_steps_loss: tuple[int, float] | None = None
         self.loss_fn = nn.CrossEntropyLoss() if spec.workload.loss == "cross_entropy" else nn.MSELoss()
         self.x = torch.from_numpy(data.x_train).to(self.device)
         self.y = torch.from_numpy(data.y_train).to(self.device)
@@ -105,6 +107,10 @@ class TorchSession:
         model, opt, loss_fn = self.step_model, self.optimizer, self.loss_fn
         self.model.train()
         total = torch.zeros((), device=self.device)
+        # Parity evidence: the mean loss of the first FIRST_STEPS batches, before float32 rounding
+        # differences between frameworks have had many steps to grow (snapshot on device, no sync).
+        first_at = (FIRST_STEPS - 1) * bs if self.first_steps_loss is None else -1
+        first = None
         self._sync()
         start = time.perf_counter()
         group, adam_eps = opt.param_groups[0], self.adam_eps
@@ -117,8 +123,14 @@ class TorchSession:
             loss.backward()
             opt.step()
             total += loss.detach() * len(xb)  # stays on device: no sync per step
+            if i == first_at:
+                first = total.clone()
         running = (total / n).item()  # synchronises the device before the clock is read
-        return time.perf_counter() - start, running
+        seconds = time.perf_counter() - start
+        if self.first_steps_loss is None:
+            seen = min(n, FIRST_STEPS * bs)
+            self.first_steps_loss = (seen, float(((total if first is None else first) / seen).item()))
+        return seconds, running
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

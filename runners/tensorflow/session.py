@@ -22,6 +22,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
+from runners.fairness import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
 
@@ -51,6 +52,19 @@ class _EpochClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
+class _FirstSteps(keras.callbacks.Callback):
+    """Parity evidence: Keras's running mean loss after the first FIRST_STEPS batches. Attached to
+    the first epoch only, so batch-level hooks never run during the steady-state epochs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.value: float | None = None
+
+    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+        if batch == FIRST_STEPS - 1:
+            self.value = float(logs["loss"])
+
+
 class KerasSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         _configure(spec)
@@ -78,6 +92,7 @@ class KerasSession:
         self.model.compile(optimizer=optimizer, loss=loss, jit_compile=spec.compile == "jit")
         self.x, self.y = data.x_train, data.y_train
         self.clock = _EpochClock()
+        self.first_steps_loss: tuple[int, float] | None = None
 
     def param_count(self) -> int:
         return int(self.model.count_params())
@@ -87,6 +102,7 @@ class KerasSession:
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         xs, ys = self.x[perm], self.y[perm]  # gathered before the clock starts
+        first = _FirstSteps() if self.first_steps_loss is None else None
         history = self.model.fit(
             xs,
             ys,
@@ -94,9 +110,13 @@ class KerasSession:
             epochs=1,
             shuffle=False,
             verbose=0,
-            callbacks=[self.clock],
+            callbacks=[self.clock] + ([first] if first else []),
         )
-        return self.clock.seconds, float(history.history["loss"][0])
+        running = float(history.history["loss"][0])
+        if first is not None:
+            seen = min(len(xs), FIRST_STEPS * self.spec.workload.batch_size)
+            self.first_steps_loss = (seen, running if first.value is None else first.value)
+        return self.clock.seconds, running
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)
