@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
+from orchestrator.collect import read_report, synthetic_report
 from orchestrator.jobs import label, run_jobs
 from orchestrator.results import render_run, summarize
 from orchestrator.rundir import RunDir, RunDirError, machine_label, now_iso
@@ -139,10 +140,11 @@ def execute(
             _check_same_plan(run, request, specs)
     else:
         run, specs = _new_run(request, backend, log)
-    runners = {fw: backend.describe(fw) for fw in sorted({s.framework for s in specs})}  # builds envs, loudly
+    runners, runnable = _environments(run, specs, backend, log)
     run.update_meta(state="running", runners=runners, backend=backend.name)
     start = time.monotonic()
-    result = run_jobs(run, specs, backend, console, retries)
+    result = run_jobs(run, runnable, backend, console, retries)
+    not_run = [s for s in specs if s not in runnable]
     state = "interrupted" if result.interrupted else "complete"
     run.update_meta(state=state, finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))
     if result.kept:
@@ -157,7 +159,29 @@ def execute(
         log(
             f"[red]failed[/]: {spec.spec_id} ({label(spec).strip()}): {report.status}; log {run.paths(spec).log}"
         )
-    return 1 if result.failed else 0
+    for spec in not_run:
+        log(f"[red]skipped[/]: {spec.spec_id} ({label(spec).strip()}): its runner environment is unavailable")
+    return 1 if result.failed or not_run else 0
+
+
+def _environments(
+    run: RunDir, specs: list[JobSpec], backend: Backend, log: Callable[[str], None]
+) -> tuple[dict[str, dict[str, str]], list[JobSpec]]:
+    """Build (or verify) each framework's runner environment. A framework whose environment cannot
+    be built gets its jobs recorded as skipped, with the reason; the other frameworks still run."""
+    runners: dict[str, dict[str, str]] = {}
+    for fw in sorted({s.framework for s in specs}):
+        try:
+            runners[fw] = backend.describe(fw)
+        except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:
+            reason = f"runner environment for {fw} could not be built: {exc}"
+            log(f"[red]skipping {fw}[/]: {escape(reason)}")
+            runners[fw] = {"unavailable": reason}
+            for spec in specs:
+                paths = run.paths(spec)
+                if spec.framework == fw and read_report(paths.report)[0] is None:
+                    synthetic_report(spec, "skipped", reason, paths.report)
+    return runners, [s for s in specs if "unavailable" not in runners[s.framework]]
 
 
 def _check_same_plan(run: RunDir, request: RunRequest, stored: list[JobSpec]) -> None:

@@ -13,8 +13,9 @@ from pydantic import Field, field_validator
 
 from schemas.job import SCHEMA_VERSION, Framework, Strict
 
-Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed"]
-STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "oom", "diverged", "crashed")
+# skipped: never started (its runner environment could not be built, or the run was interrupted).
+Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed", "skipped"]
+STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "oom", "diverged", "crashed", "skipped")
 
 
 class EpochRecord(Strict):
