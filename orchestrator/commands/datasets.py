@@ -34,7 +34,9 @@ def fetch(
     name: Annotated[str, typer.Argument(help="dataset name (see `bench datasets list`)")],
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="where the .npz goes (default $BENCH_DATA_DIR or ~/.cache/bench/data: where runners look)"),
+        typer.Option(
+            help="where the .npz goes (default $BENCH_DATA_DIR or ~/.cache/bench/data: where runners look)"
+        ),
     ] = None,
 ) -> None:
     """Download or locate, verify, decode, split and standardize NAME into DATA_DIR/NAME.npz.
