@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator import plan as planning
 from orchestrator.backends import select_backend
@@ -101,8 +102,15 @@ def orchestrate(
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}"
         request = RunRequest(suite, chosen, target, gpus, command)
-        code = execute(request, _backend(backend, list(chosen.frameworks), gpus, console), console, retries=retries)
+        code = execute(
+            request, _backend(backend, list(chosen.frameworks), gpus, console), console, retries=retries
+        )
     except (planning.PlanError, RunDirError, DockerBackendError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
+    except OSError as exc:  # full disk, vanished directory: one line, finished reports stay
+        where = exc.filename or "the run directory"
+        console.print(f"[red]error:[/] {escape(str(exc.strerror or exc))}: {escape(str(where))}; "
+                      "fix it, then finish with --resume", highlight=False)  # fmt: skip
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
