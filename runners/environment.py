@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import subprocess
 from importlib import metadata
 from pathlib import Path
 
@@ -36,6 +37,33 @@ def nvidia_driver() -> str | None:
         if word.count(".") >= 1 and word.replace(".", "").isdigit():
             return word
     return None
+
+
+def nvidia_gpu_uuid(visible_index: int = 0) -> str | None:
+    """UUID of the `visible_index`-th GPU this process can use, as nvidia-smi names it.
+
+    CUDA_VISIBLE_DEVICES (set by the venv backend) maps visible indices to physical ones or UUIDs;
+    inside a container given a device request the visible GPUs are all there is."""
+    entries = [e.strip() for e in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if e.strip()]
+    if entries:
+        if visible_index >= len(entries):
+            return None
+        if entries[visible_index].startswith(("GPU-", "MIG-")):
+            return entries[visible_index]
+        query = entries[visible_index]
+    else:
+        query = str(visible_index)
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=uuid", "--format=csv,noheader", "-i", query],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[0].strip() if out.returncode == 0 and lines else None
 
 
 def base_fields() -> dict[str, object]:

@@ -50,6 +50,7 @@ class GpuInfo(Strict):
     name: str
     driver: str | None = None
     cuda: str | None = None
+    gpu_uuid: str | None = None  # the device the runner actually ran on (GPU-...), to match the request
 
 
 class EnvInfo(Strict):

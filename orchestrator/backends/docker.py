@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import stat
 import tempfile
 import threading
 import time
@@ -158,6 +159,13 @@ def container_config(
     return config
 
 
+def _let_others_read(path: Path) -> None:
+    mode = path.stat().st_mode
+    wanted = stat.S_IROTH | (stat.S_IXOTH if path.is_dir() else 0)
+    if mode & wanted != wanted:
+        path.chmod(mode | wanted)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -263,10 +271,17 @@ class DockerBackend:
             pass
 
     def _output_dir(self, paths: JobPaths, spec: JobSpec) -> tuple[Path, str]:
+        """The job's own writable dir (hidden beside its report, removed after the job), and the
+        uid:gid the container runs as. Root's jobs run as the image's user: root hands that user
+        the output dir and lets it read the inputs (a 0700 run or data dir would lock it out)."""
         out = Path(tempfile.mkdtemp(prefix=f".{spec.spec_id}.", dir=paths.report.parent))
         user = container_user(os.getuid(), os.getgid())
         if os.getuid() == 0:
             os.chown(out, CONTAINER_UID, CONTAINER_UID)
+            _let_others_read(paths.spec)
+            _let_others_read(paths.data_dir)
+            for item in paths.data_dir.iterdir():
+                _let_others_read(item)
         return out, user
 
     def launch(
@@ -276,8 +291,6 @@ class DockerBackend:
         on_event: Callable[[dict], None],
         gpu_ids: tuple[int, ...] = (),
     ) -> Outcome:
-        from docker.errors import DockerException
-
         image = self.image_for(spec.framework)
         out_dir, user = self._output_dir(paths, spec)
         config = container_config(
@@ -293,8 +306,6 @@ class DockerBackend:
             gpu_ids=gpu_ids,
         )
         deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
-        container_id = None
-        start = time.monotonic()
         with open(paths.log, "a") as log:
             log.write(
                 f"$ docker: {image.tag} ({image.digest}) {' '.join(config['entrypoint'] + config['command'])}"
@@ -302,33 +313,46 @@ class DockerBackend:
                 f" network none]\n"
             )
             log.flush()
+            report = out_dir / REPORT_NAME
             try:
-                try:
-                    container_id = self.client.containers.create(**config).id
-                    self.client.api.start(container_id)
-                except DockerException as exc:
-                    log.write(f"# docker could not start the job: {' '.join(str(exc).split())}\n")
-                    return Outcome(exit_code=None, wall_seconds=time.monotonic() - start, timed_out=False)
-                start = time.monotonic()
-                pump = threading.Thread(
-                    target=_pump, args=(self._streams, container_id, log, on_event), daemon=True
-                )
-                pump.start()
-                timed_out, state = self._wait(container_id, start, deadline)
-                pump.join(timeout=10)
-                wall = time.monotonic() - start
-                code = process_exit_code(int(state.get("ExitCode", -1)))
-                oom = bool(state.get("OOMKilled"))
-                notes = " (killed: hard timeout)" if timed_out else " (killed: out of memory)" if oom else ""
-                log.write(f"# exit code {code}{notes}, {wall:.1f}s\n")
-                return Outcome(exit_code=code, wall_seconds=wall, timed_out=timed_out, oom_killed=oom)
-            finally:  # also on Ctrl-C: no container and no output dir left behind
-                if container_id is not None:
-                    self._remove(container_id)
-                report = out_dir / REPORT_NAME
+                return self.run_container(config, deadline, log, on_event)
+            finally:  # also on Ctrl-C: no output dir left behind
                 if report.exists():
                     os.replace(report, paths.report)
                 shutil.rmtree(out_dir, ignore_errors=True)
+
+    def run_container(
+        self, config: dict[str, Any], deadline: float, log: IO[str], on_event: Callable[[dict], None]
+    ) -> Outcome:
+        """Create, start, stream, wait with our own deadline, read the verdict, remove: the
+        container is gone when this returns or raises (Ctrl-C included)."""
+        from docker.errors import DockerException
+
+        start = time.monotonic()
+        container_id = None
+        try:
+            try:
+                container_id = self.client.containers.create(**config).id
+                self.client.api.start(container_id)
+            except DockerException as exc:
+                log.write(f"# docker could not start the job: {' '.join(str(exc).split())}\n")
+                return Outcome(exit_code=None, wall_seconds=time.monotonic() - start, timed_out=False)
+            start = time.monotonic()
+            pump = threading.Thread(
+                target=_pump, args=(self._streams, container_id, log, on_event), daemon=True
+            )
+            pump.start()
+            timed_out, state = self._wait(container_id, start, deadline)
+            pump.join(timeout=10)
+            wall = time.monotonic() - start
+            code = process_exit_code(int(state.get("ExitCode", -1)))
+            oom = bool(state.get("OOMKilled"))  # read before the container is removed
+            notes = " (killed: hard timeout)" if timed_out else " (killed: out of memory)" if oom else ""
+            log.write(f"# exit code {code}{notes}, {wall:.1f}s\n")
+            return Outcome(exit_code=code, wall_seconds=wall, timed_out=timed_out, oom_killed=oom)
+        finally:
+            if container_id is not None:
+                self._remove(container_id)
 
     def _wait(self, container_id: str, start: float, deadline: float) -> tuple[bool, dict[str, Any]]:
         timed_out, killed_at = False, 0.0

@@ -144,12 +144,17 @@ class TorchSession:
             applied["eps"] = f"{self.adam_eps.eps} / sqrt(1 - {self.adam_eps.beta_2}^t)"
         gpu = None
         if self.device.type == "cuda":
-            from runners.environment import nvidia_driver
+            from runners.environment import nvidia_driver, nvidia_gpu_uuid
 
+            # The device CUDA itself ran on (str: "xxxxxxxx-..."); nvidia-smi as a fallback.
+            uuid = str(getattr(torch.cuda.get_device_properties(self.device), "uuid", "") or "")
             gpu = {
                 "name": torch.cuda.get_device_name(self.device),
                 "driver": nvidia_driver(),
                 "cuda": torch.version.cuda,
+                "gpu_uuid": (uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}")
+                if uuid
+                else nvidia_gpu_uuid(0),
             }
         return {
             "framework": "pytorch",

@@ -126,13 +126,14 @@ class KerasSession:
         applied = {k: v for k, v in opt.get_config().items() if isinstance(v, (int, float, bool, str))}
         gpu = None
         if self.spec.device.kind == "gpu":
-            from runners.environment import nvidia_driver
+            from runners.environment import nvidia_driver, nvidia_gpu_uuid
 
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             gpu = {
                 "name": details.get("device_name", "unknown"),
                 "driver": nvidia_driver(),
                 "cuda": tf.sysconfig.get_build_info().get("cuda_version"),
+                "gpu_uuid": nvidia_gpu_uuid(0),
             }
         return {
             "framework": "tensorflow",

@@ -100,12 +100,17 @@ def test_sdk_accepts_the_config(tmp_path):
     assert host["CpusetCpus"] == "0"
 
 
-@pytest.mark.parametrize(("intra", "cpus", "expected"), [(1, 2, "0"), (2, 2, "0-1"), (8, 2, "0-1"), (4, 16, "0-3")])
+@pytest.mark.parametrize(
+    ("intra", "cpus", "expected"), [(1, 2, "0"), (2, 2, "0-1"), (8, 2, "0-1"), (4, 16, "0-3")]
+)
 def test_cpuset_follows_intra_op_threads(intra, cpus, expected):
     assert cpuset_for(Threads(intra_op=intra, inter_op=1), cpus) == expected
 
 
-@pytest.mark.parametrize(("text", "size"), [("512m", 512 * MiB), ("8g", 8 * 1024 * MiB), ("1.5G", 1536 * MiB), ("4096", 4096), ("64MiB", 64 * MiB)])
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512m", 512 * MiB), ("8g", 8 * 1024 * MiB), ("1.5G", 1536 * MiB), ("4096", 4096), ("64MiB", 64 * MiB)],
+)
 def test_parse_size(text, size):
     assert parse_size(text) == size
 
@@ -170,7 +175,9 @@ def test_cuda_variant_pins():
 
 
 def pins(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return [
+        line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    ]
 
 
 def test_cuda_pins_match_the_cpu_pins():
@@ -236,7 +243,8 @@ def test_gpu_ids_without_gpu_fail_before_any_job(tmp_path, monkeypatch):
     monkeypatch.setattr(execute, "visible_gpus", lambda: [])
     out = tmp_path / "run"
     result = CliRunner().invoke(
-        app, ["orchestrate", "--suite", str(ROOT / "tests/suites/fake.toml"), "--gpus", "0", "--out", str(out)]
+        app,
+        ["orchestrate", "--suite", str(ROOT / "tests/suites/fake.toml"), "--gpus", "0", "--out", str(out)],
     )
     assert result.exit_code == 2
     assert "--gpus 0: no NVIDIA GPU" in result.output
@@ -255,3 +263,14 @@ def test_images_commands_without_engine(no_engine):
     result = CliRunner().invoke(app, ["images", "list"])
     assert result.exit_code == 1
     assert "no Docker engine answered" in result.output
+
+
+def test_gpu_uuid_follows_cuda_visible_devices(monkeypatch):
+    from runners.environment import nvidia_gpu_uuid
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-1111,GPU-2222")
+    assert nvidia_gpu_uuid(0) == "GPU-1111" and nvidia_gpu_uuid(1) == "GPU-2222"
+    assert nvidia_gpu_uuid(2) is None
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi: unknown, not an error
+    assert nvidia_gpu_uuid(0) is None
