@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +37,10 @@ def _backend(choice: BackendChoice, frameworks: list[str], gpus: str, console: C
     device = resolve_device(gpus, lambda _: None)
     gpu = device.kind == "gpu"
     return select_backend(choice.value, frameworks, console.print, variant="cuda" if gpu else "cpu", gpu=gpu)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def stored_suite(run_dir: Path) -> Suite:
@@ -90,6 +95,9 @@ def orchestrate(
     Resume after Ctrl-C: bench orchestrate --resume results/try1
     """
     console = Console()
+    # SIGTERM (a scheduler, `timeout`, a shutdown) takes the same clean path as Ctrl-C: the running
+    # job's process group or container is killed, finished reports stay, the run says interrupted.
+    signal.signal(signal.SIGTERM, _interrupt)
     command = shlex.join(["bench", *sys.argv[1:]])
     try:
         if resume is not None:

@@ -76,7 +76,8 @@ def test_a_hung_runner_is_killed_at_the_hard_deadline(tmp_path, monkeypatch):
     assert report.wall_seconds < 10
 
 
-def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path, sig):
     """SIGINT while a job runs: the runner is killed, finished reports stay, run.json says so."""
     import os
     import signal
@@ -95,7 +96,7 @@ def test_ctrl_c_stops_cleanly_with_exit_130(tmp_path):
     while time.monotonic() < deadline and len(list((out / "logs").glob("*.log")) if out.exists() else []) < 2:
         time.sleep(0.1)
     time.sleep(1.0)  # repeat 1 is now hanging inside its runner
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(getattr(signal, sig))
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "interrupted" in output
