@@ -7,6 +7,7 @@ tree; stdout+stderr stream line by line into the job's log file while epoch even
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -89,6 +90,7 @@ class VenvBackend:
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
             reader = threading.Thread(target=_pump, args=(proc, log, on_event), daemon=True)
             reader.start()
@@ -119,6 +121,15 @@ def _pump(proc: subprocess.Popen, log, on_event: Callable[[dict], None]) -> None
                 on_event(json.loads(line))
             except ValueError:
                 pass
+
+
+def _die_with_parent() -> None:
+    """Linux: the runner gets SIGKILL if the orchestrator dies without cleaning up (SIGKILL, OOM),
+    so no orphaned job keeps a core busy under the next benchmark."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def _kill_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]

@@ -182,3 +182,30 @@ def test_resume_of_something_that_is_not_a_run(tmp_path):
     result = CliRunner().invoke(app, ["orchestrate", "--resume", str(tmp_path)])
     assert result.exit_code == 2
     assert "cannot resume" in result.output or "not a run directory" in result.output
+
+
+def test_a_killed_orchestrator_leaves_no_orphan_runner(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "BENCH_FAKE_FAULT": "hang"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out),
+         "--tasks", "regression", "--repeats", "1"],
+        cwd=FAKE_SUITE.parents[2], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not list((out / "logs").glob("*.log") if out.exists() else []):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(1.0)
+    left = subprocess.run(["pgrep", "-f", str(out / "specs")], capture_output=True, text=True).stdout
+    if left.strip():
+        subprocess.run(["pkill", "-9", "-f", str(out / "specs")])
+    assert left.strip() == "", "the runner outlived a SIGKILLed orchestrator"
