@@ -36,7 +36,11 @@ def _process_words(outcome: Outcome) -> str:
         return "killed by the out-of-memory killer (memory limit reached)"
     if code is not None and code < 0:
         try:
-            return f"killed by {signal.Signals(-code).name}"
+            name = signal.Signals(-code).name
+            # Without a container the kernel's OOM killer is indistinguishable from kill -9.
+            return f"killed by {name}" + (
+                " (the kernel's OOM killer sends it too: see dmesg)" if code == -9 else ""
+            )
         except ValueError:
             return f"killed by signal {-code}"
     return f"exited with code {code}"

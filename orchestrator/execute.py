@@ -85,7 +85,10 @@ def prepare_init(specs: list[JobSpec], data_dir: Path) -> None:
         n_features = CATALOG[w.dataset].n_features
         path = fairness.init_path(data_dir, w, n_features, sizes[key], spec.seed)
         if not path.exists():
-            fairness.write_init(path, w, n_features, sizes[key], spec.seed)
+            try:
+                fairness.write_init(path, w, n_features, sizes[key], spec.seed)
+            except MemoryError:
+                pass  # too big to prepare here: the runner tries itself and reports `oom` if it must
 
 
 def _new_run(

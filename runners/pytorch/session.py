@@ -133,7 +133,9 @@ class TorchSession:
         return seconds, running
 
     def is_oom(self, exc: BaseException) -> bool:
-        return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+        # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError "can't allocate memory".
+        text = str(exc).lower()
+        return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "allocate memory" in text
 
     def fingerprint(self) -> dict[str, Any]:
         group = self.optimizer.param_groups[0]

@@ -209,3 +209,21 @@ def test_a_killed_orchestrator_leaves_no_orphan_runner(tmp_path):
     if left.strip():
         subprocess.run(["pkill", "-9", "-f", str(out / "specs")])
     assert left.strip() == "", "the runner outlived a SIGKILLed orchestrator"
+
+
+def test_a_network_too_big_for_memory_ends_oom(tmp_path):
+    suite = tmp_path / "suite.toml"
+    suite.write_text(
+        FAKE_SUITE.read_text().replace(
+            '{ units = 8, activation = "relu" }',
+            '{ units = 65536, activation = "relu" }, { units = 65536, activation = "relu" }',
+        )
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"]
+    )
+    assert result.exit_code == 1, result.output
+    (report,) = [RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json")]
+    assert report.status == "oom"
+    assert "Unable to allocate" in report.error.message
