@@ -274,3 +274,22 @@ def test_gpu_uuid_follows_cuda_visible_devices(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     monkeypatch.setenv("PATH", "/nonexistent")  # no nvidia-smi: unknown, not an error
     assert nvidia_gpu_uuid(0) is None
+
+
+@pytest.mark.parametrize(("required", "code", "said"), [("1", 1, "may not skip"), ("", 0, "1 skipped")])
+def test_docker_tests_may_not_skip_when_required(tmp_path, required, code, said):
+    """CI's BENCH_REQUIRE_DOCKER=1 turns a skipping docker test into a failure (tests/conftest.py)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_needs_engine.py").write_text(
+        "import pytest\n\n@pytest.mark.docker\ndef test_x():\n    pytest.skip('no engine')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-p", "no:cacheprovider", "-q",
+         "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), str(tmp_path / "test_needs_engine.py")],
+        cwd=ROOT, env={**os.environ, "BENCH_REQUIRE_DOCKER": required}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert said in proc.stdout
