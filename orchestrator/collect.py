@@ -7,6 +7,7 @@ reason, never dropped:
     hard timeout .................... timeout (the process group was killed)
     killed by the OOM killer ........ oom
     report ok but exit code != 0 .... crashed
+    GPU job, runner saw no GPU ...... error (never compared with GPU numbers)
     report with another status ...... kept as the runner classified it
 """
 
@@ -93,6 +94,15 @@ def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path)
         update["status"] = "crashed"
         update["error"] = ErrorInfo(
             type="RunnerProcess", message=f"report says ok but the runner {how}; log: {log_path}"
+        )
+    elif (
+        report.status == "ok" and spec.device.kind == "gpu" and (report.env is None or report.env.gpu is None)
+    ):
+        # A GPU job that silently ran on the CPU would be compared with GPU numbers: refuse it.
+        update["status"] = "error"
+        update["error"] = ErrorInfo(
+            type="DeviceMismatch",
+            message=f"spec asks for GPU {list(spec.device.gpu_ids)} but the runner saw none",
         )
     report = report.model_copy(update=update)
     write_atomic(report_path, report.model_dump_json(indent=2))
