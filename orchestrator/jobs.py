@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def label(spec: JobSpec) -> str:
     return f"{spec.framework:<10} {spec.workload.task:<14} repeat {spec.repeat}"
 
 
-def _line(spec: JobSpec, report: RunReport, log: Path) -> str:
+def line(spec: JobSpec, report: RunReport, log: Path) -> str:
     if report.status == "ok" and report.timing is not None and report.epochs:
         return (
             f"[green]ok[/] {label(spec)}  {report.timing.total_train_seconds:7.2f}s train"
@@ -74,19 +75,38 @@ def archive(paths: JobPaths) -> None:
     paths.report.rename(attempts / f"{paths.report.stem}.{n}.json")
 
 
-def _log_header(paths: JobPaths, attempt: int, why: str) -> None:
+def _log_header(paths: JobPaths, attempt: int, why: str, where: str = "") -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     with open(paths.log, "a") as fh:
-        fh.write(f"# attempt {attempt} ({why}) at {now}\n")
+        fh.write(f"# attempt {attempt} ({why}) at {now}{' ' + where if where else ''}\n")
 
 
-def run_jobs(
-    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
-) -> LoopResult:
-    result = LoopResult()
-    gpu_ids = specs[0].device.gpu_ids if specs else ()
-    pending = list(specs)
-    with Progress(
+def why(attempt: int) -> str:
+    return "first run" if attempt == 1 else "retry after crash"
+
+
+def attempt_once(
+    spec: JobSpec,
+    paths: JobPaths,
+    backend: Backend,
+    on_event: Callable[[dict], None],  # type: ignore[type-arg]
+    gpu_ids: tuple[int, ...],
+    attempt: int,
+    where: str = "",
+) -> RunReport:
+    """One attempt, wherever it runs (here, or inside a Ray task on the node Ray chose): log header,
+    launch through the backend, finalize into the one trustworthy report."""
+    _log_header(paths, attempt, why(attempt), where)
+    outcome = backend.launch(spec, paths, on_event, gpu_ids)
+    return finalize(spec, outcome, paths.report, paths.log)
+
+
+def retry_due(report: RunReport, attempt: int, retries: int) -> bool:
+    return report.status in RETRYABLE and attempt <= retries
+
+
+def progress_bar(console: Console) -> Progress:
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -95,7 +115,16 @@ def run_jobs(
         TimeRemainingColumn(),
         console=console,
         transient=False,
-    ) as progress:
+    )
+
+
+def run_jobs(
+    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+) -> LoopResult:
+    result = LoopResult()
+    gpu_ids = specs[0].device.gpu_ids if specs else ()
+    pending = list(specs)
+    with progress_bar(console) as progress:
         overall = progress.add_task("all jobs", total=len(specs))
         while pending:
             spec = pending[0]
@@ -111,11 +140,11 @@ def run_jobs(
                 report = _attempts(spec, paths, backend, progress, epochs, gpu_ids, retries)
             except KeyboardInterrupt:
                 result.interrupted = True
-                _record_interrupt(run, pending)
+                record_interrupt(run, pending[:1], pending[1:])
                 break
             progress.remove_task(epochs)
             progress.advance(overall)
-            progress.console.print(_line(spec, report, paths.log))
+            progress.console.print(line(spec, report, paths.log))
             if report.status != "ok":
                 result.failed.append((spec, report))
             pending.pop(0)
@@ -126,15 +155,13 @@ def _attempts(spec, paths, backend, progress, task_id, gpu_ids, retries) -> RunR
     attempt = 1
     archive(paths)
     while True:
-        _log_header(paths, attempt, "first run" if attempt == 1 else "retry after crash")
         progress.update(task_id, completed=0)
 
         def on_event(event: dict) -> None:  # type: ignore[type-arg]
             progress.update(task_id, completed=event.get("epoch", 0))
 
-        outcome = backend.launch(spec, paths, on_event, gpu_ids)
-        report = finalize(spec, outcome, paths.report, paths.log)
-        if report.status not in RETRYABLE or attempt > retries:
+        report = attempt_once(spec, paths, backend, on_event, gpu_ids, attempt)
+        if not retry_due(report, attempt, retries):
             return report
         progress.console.print(f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}")
         archive(paths)
@@ -142,15 +169,15 @@ def _attempts(spec, paths, backend, progress, task_id, gpu_ids, retries) -> RunR
         time.sleep(0.5)
 
 
-def _record_interrupt(run: RunDir, pending: list[JobSpec]) -> None:
-    """The running job was killed by the backend; it and every job not started get a report saying
-    so, unless the runner had already written one."""
-    running, *later = pending
-    paths = run.paths(running)
-    if read_report(paths.report)[0] is None:
-        synthetic_report(
-            running, "crashed", "killed by the orchestrator: run interrupted (Ctrl-C)", paths.report
-        )
+def record_interrupt(run: RunDir, running: list[JobSpec], later: list[JobSpec]) -> None:
+    """The running jobs were killed by the backend; they and every job not started get a report
+    saying so, unless the runner had already written one."""
+    for spec in running:
+        paths = run.paths(spec)
+        if read_report(paths.report)[0] is None:
+            synthetic_report(
+                spec, "crashed", "killed by the orchestrator: run interrupted (Ctrl-C)", paths.report
+            )
     for spec in later:
         paths = run.paths(spec)
         if not paths.report.exists():
