@@ -15,6 +15,9 @@ from schemas.job import JobSpec
 FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
 FAULT_REPEAT = os.environ.get("BENCH_FAKE_FAULT_REPEAT")  # only this repeat misbehaves, if set
 EPOCH_SECONDS = float(os.environ.get("BENCH_FAKE_EPOCH_SECONDS", "0.01"))
+# BENCH_FAKE_GPU=1: a GPU job reports the device it was given (CUDA_VISIBLE_DEVICES) as a fake GPU,
+# so GPU scheduling (e.g. on a Ray cluster declaring fake GPUs) is testable on a CPU-only machine.
+FAKE_GPU = os.environ.get("BENCH_FAKE_GPU") == "1"
 
 
 class FakeSession:
@@ -23,6 +26,11 @@ class FakeSession:
         self.activations = [layer.activation for layer in spec.workload.layers]
         self.fault = FAULT if FAULT_REPEAT in (None, str(spec.repeat)) else ""
         self.first_steps_loss: tuple[int, float] | None = None
+        self.gpu: dict[str, str] | None = None
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+        if FAKE_GPU and spec.device.kind == "gpu" and visible:
+            self.gpu = {"name": "fake GPU", "gpu_uuid": f"GPU-fake-{visible}"}
+            print(f"fake: CUDA_VISIBLE_DEVICES={visible}", flush=True)
 
     def param_count(self) -> int:
         return sum(k.size + b.size for k, b in self.weights)
@@ -59,6 +67,7 @@ class FakeSession:
             "optimizer": {"class": "none"},
             "loss": "none",
             "execution": "numpy",
+            "gpu": self.gpu,
         }
 
 
