@@ -33,6 +33,8 @@ class RunRequest:
     out: Path
     gpus: str  # "all" | "none" | "0,1"
     command: str
+    executor: str = "local"  # local | ray (orchestrator.executors)
+    device: Device | None = None  # decided by the executor (ray: the cluster's GPUs); None: resolve_device
 
 
 def visible_gpus() -> list[int]:
@@ -102,7 +104,7 @@ def _new_run(
     shutil.copyfile(request.suite_path, run.root / "suite.toml")
     write_atomic(run.root / "suite.json", suite.model_dump_json(indent=2))
     log(f"run directory: {run.root}")
-    device = resolve_device(request.gpus, log)
+    device = request.device or resolve_device(request.gpus, log)
     choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir))
     _say_datasets(choices, log)
     specs = planning.plan(suite, choices, device)
@@ -144,9 +146,14 @@ def execute(
     else:
         run, specs = _new_run(request, backend, log)
     runners, runnable = _environments(run, specs, backend, log)
-    run.update_meta(state="running", runners=runners, backend=backend.name)
+    run.update_meta(state="running", runners=runners, backend=backend.name, executor=request.executor)
     start = time.monotonic()
-    result = run_jobs(run, runnable, backend, console, retries)
+    if request.executor == "ray":
+        from orchestrator.executors import ray_cluster
+
+        result = ray_cluster.run_jobs(run, runnable, backend, console, retries)
+    else:
+        result = run_jobs(run, runnable, backend, console, retries)
     not_run = [s for s in specs if s not in runnable]
     state = "interrupted" if result.interrupted else "complete"
     run.update_meta(state=state, finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))

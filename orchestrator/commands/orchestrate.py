@@ -20,7 +20,9 @@ from orchestrator.backends import select_backend
 from orchestrator.backends.base import Backend
 from orchestrator.backends.docker import DockerBackendError
 from orchestrator.execute import RunRequest, execute, resolve_device
+from orchestrator.executors import ExecutorError
 from orchestrator.rundir import RunDirError
+from schemas.job import Device
 from schemas.suite import Suite
 
 
@@ -31,10 +33,17 @@ class BackendChoice(StrEnum):
     docker = "docker"
 
 
-def _backend(choice: BackendChoice, frameworks: list[str], gpus: str, console: Console) -> Backend:
+class ExecutorChoice(StrEnum):
+    local = "local"  # one job after another on this machine
+    ray = "ray"  # each job a Ray task on the cluster's nodes (docs/ray.md)
+
+
+def _backend(
+    choice: BackendChoice, frameworks: list[str], gpus: str, console: Console, device: Device | None = None
+) -> Backend:
     """Checked before the run directory exists: GPU ids that are not there, or a docker backend
     that cannot run here, fail in one line before any job."""
-    device = resolve_device(gpus, lambda _: None)
+    device = device or resolve_device(gpus, lambda _: None)
     gpu = device.kind == "gpu"
     return select_backend(choice.value, frameworks, console.print, variant="cuda" if gpu else "cpu", gpu=gpu)
 
@@ -87,6 +96,20 @@ def orchestrate(
     retries: Annotated[
         int, typer.Option(min=0, max=10, help="re-run a job that crashed up to N times (never oom/diverged)")
     ] = 0,
+    executor: Annotated[
+        ExecutorChoice,
+        typer.Option(
+            help="local: jobs one after another here; ray: each job a Ray task on a cluster "
+            "(pip install 'bench[ray]'; docs/ray.md)"
+        ),
+    ] = ExecutorChoice.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="with --executor ray: the cluster (HOST:PORT, or auto for the one `ray start` "
+            "made here); default: RAY_ADDRESS, else a new Ray on this machine"
+        ),
+    ] = None,
 ) -> None:
     """Run a suite (default: the paper's experiment) in isolated runners and write tables, plots,
     the winner table and report.html into the run directory.
@@ -99,21 +122,32 @@ def orchestrate(
     # job's process group or container is killed, finished reports stay, the run says interrupted.
     signal.signal(signal.SIGTERM, _interrupt)
     command = shlex.join(["bench", *sys.argv[1:]])
+    owned, device = False, None
     try:
+        if executor == ExecutorChoice.ray:
+            from orchestrator.executors import ray_cluster
+
+            owned = ray_cluster.connect(ray_address, console.print)
+            signal.signal(signal.SIGTERM, _interrupt)  # ray.init installs its own handler
+            device = ray_cluster.cluster_device(gpus)
         if resume is not None:
-            request = RunRequest(resume / "suite.toml", stored_suite(resume), resume, gpus, command)
-            runner_backend = _backend(backend, list(request.suite.frameworks), gpus, console)
+            request = RunRequest(resume / "suite.toml", stored_suite(resume), resume, gpus, command,
+                                 executor.value, device)  # fmt: skip
+            runner_backend = _backend(backend, list(request.suite.frameworks), gpus, console, device)
             raise typer.Exit(execute(request, runner_backend, console, resume=True, retries=retries))
         chosen = planning.apply_options(
             planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
         )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}"
-        request = RunRequest(suite, chosen, target, gpus, command)
+        request = RunRequest(suite, chosen, target, gpus, command, executor.value, device)
         code = execute(
-            request, _backend(backend, list(chosen.frameworks), gpus, console), console, retries=retries
+            request,
+            _backend(backend, list(chosen.frameworks), gpus, console, device),
+            console,
+            retries=retries,
         )
-    except (planning.PlanError, RunDirError, DockerBackendError) as exc:
+    except (planning.PlanError, RunDirError, DockerBackendError, ExecutorError) as exc:
         console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     except OSError as exc:  # full disk, vanished directory: one line, finished reports stay
@@ -121,4 +155,7 @@ def orchestrate(
         console.print(f"[red]error:[/] {escape(str(exc.strerror or exc))}: {escape(str(where))}; "
                       "fix it, then finish with --resume", highlight=False)  # fmt: skip
         raise typer.Exit(1) from None
+    finally:
+        if owned:
+            ray_cluster.disconnect(owned)
     raise typer.Exit(code)

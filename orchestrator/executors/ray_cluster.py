@@ -1,0 +1,215 @@
+"""The Ray executor: each job is one Ray task that asks for exactly its spec's resources.
+
+On the node Ray places it, the task launches the runner through the chosen isolation backend, pinned
+to the GPU ids Ray assigned (`ray.get_gpu_ids()`), finalizes the report there and returns it with the
+node's facts. The driver writes it, decides retries (a lost node is `crashed`, retried per --retries;
+Ray places the retry on a node that is alive) and collects exactly as the local executor does. The
+run directory must be the same path on every node (one machine, or a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from orchestrator.backends.base import Backend, JobPaths
+from orchestrator.collect import synthetic_report
+from orchestrator.executors import ExecutorError, import_ray
+from orchestrator.jobs import (
+    LoopResult,
+    archive,
+    attempt_once,
+    label,
+    line,
+    progress_bar,
+    record_interrupt,
+    retry_due,
+    reusable,
+)
+from orchestrator.rundir import RunDir
+from runners.harness import write_atomic
+from schemas.job import Device, JobSpec
+from schemas.report import RunReport
+
+FORWARDED_PREFIX = "BENCH_"  # the driver's BENCH_* settings reach the runners as they do locally
+_remote: Any = None  # the Ray remote function, made on first use (Ray is imported only when asked for)
+
+
+def connect(address: str | None, log: Callable[[str], None]) -> bool:
+    """Join the cluster at ADDRESS ('auto': the one `ray start` made on this machine; None: RAY_ADDRESS,
+    else a new single-machine Ray). True if this call started the connection (and must end it)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, logging_level="WARNING", log_to_driver=False, configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ExecutorError(f"--executor ray: cannot reach the Ray cluster at {address or 'RAY_ADDRESS'}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None  # fmt: skip
+    res = ray.cluster_resources()
+    log(f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)")
+    return True
+
+
+def disconnect(owned: bool) -> None:
+    if owned:
+        import_ray().shutdown()
+
+
+def cluster_device(gpus: str) -> Device:
+    """With Ray, GPU ids are the cluster's to assign: `all` = one GPU per job if any node declares GPUs,
+    `none` = CPU jobs; explicit ids would name devices on an unknown node."""
+    if gpus == "none":
+        return Device(kind="cpu")
+    if gpus != "all":
+        raise ExecutorError(f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}")
+    return Device(kind="gpu") if import_ray().cluster_resources().get("GPU", 0) > 0 else Device(kind="cpu")
+
+
+def resources(spec: JobSpec) -> dict[str, float]:
+    """What the task asks Ray for: its GPUs (one unless the spec names several) and its threads."""
+    gpus = float(len(spec.device.gpu_ids) or 1) if spec.device.kind == "gpu" else 0.0
+    return {"num_gpus": gpus, "num_cpus": float(spec.threads.intra_op)}
+
+
+@contextlib.contextmanager
+def _environ(extra: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _job_task(
+    spec_json: str, paths: JobPaths, backend_name: str, variant: str, attempt: int, env: dict[str, str]
+) -> tuple[str, dict[str, Any]]:
+    """Runs on the node Ray chose: one attempt of one job, through a backend made on that node."""
+    import ray
+
+    from orchestrator.backends import select_backend
+
+    spec = JobSpec.model_validate_json(spec_json)
+    gpu_ids = tuple(int(i) for i in ray.get_gpu_ids()) if spec.device.kind == "gpu" else ()
+    node = {
+        "hostname": socket.gethostname(),
+        "ip": ray.util.get_node_ip_address(),
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "gpu_ids": list(gpu_ids),
+        "attempt": attempt,
+    }
+    where = f"on {node['hostname']} (ray node {node['node_id']}, GPU ids {list(gpu_ids)})"
+    with _environ(env):
+        backend = select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids))
+        report = attempt_once(spec, paths, backend, lambda _: None, gpu_ids, attempt, where)
+    return report.model_dump_json(indent=2), node
+
+
+def _task() -> Any:
+    global _remote
+    if _remote is None:
+        _remote = import_ray().remote(max_retries=0)(_job_task)  # retries are the driver's
+    return _remote
+
+
+def _outcome(ref: Any, spec: JobSpec, paths: JobPaths) -> tuple[RunReport, dict[str, Any] | None]:
+    """The task's report, or the driver's record of why there is none (a lost node or worker is
+    `crashed`, hence retryable; an exception in the task is an `error`)."""
+    ray = import_ray()
+    try:
+        text, node = ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause if exc.cause is not None else exc
+        msg = f"the Ray task failed: {type(cause).__name__}: {cause}"
+        return synthetic_report(spec, "error", msg[:2000], paths.report), None
+    except ray.exceptions.RayError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        msg = f"Ray lost the job's node or worker ({type(exc).__name__}: {first[:300]}); log: {paths.log}"
+        with open(paths.log, "a") as fh:
+            fh.write(f"# ray: {type(exc).__name__}: the node or worker running this attempt was lost\n")
+        return synthetic_report(spec, "crashed", msg, paths.report), None
+    report = RunReport.model_validate_json(text)
+    write_atomic(paths.report, text)  # the same path on a shared filesystem; the driver's copy otherwise
+    return report, node
+
+
+def run_jobs(
+    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+) -> LoopResult:
+    ray = import_ray()
+    result = LoopResult()
+    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
+    variant = str(getattr(backend, "variant", "cpu"))
+    outstanding: dict[Any, tuple[JobSpec, int]] = {}
+    nodes: dict[str, Any] = dict(run.meta().get("nodes", {}))
+
+    def submit(spec: JobSpec, attempt: int) -> None:
+        paths = run.paths(spec)
+        archive(paths)  # a previous report (earlier attempt, or a resumed run's) moves aside, never lost
+        ref = (
+            _task()
+            .options(**resources(spec))
+            .remote(spec.model_dump_json(), paths, backend.name, variant, attempt, env)
+        )
+        outstanding[ref] = (spec, attempt)
+
+    with progress_bar(console) as progress:
+        overall = progress.add_task("all jobs (ray)", total=len(specs))
+        try:
+            for spec in specs:
+                if reusable(read_previous(run, spec), backend.environment_id(spec.framework)):
+                    result.kept += 1
+                    progress.advance(overall)
+                else:
+                    submit(spec, 1)
+            while outstanding:
+                (ref,), _ = ray.wait(list(outstanding), num_returns=1)
+                spec, attempt = outstanding.pop(ref)
+                paths = run.paths(spec)
+                report, node = _outcome(ref, spec, paths)
+                if node is not None:
+                    nodes[spec.spec_id] = node
+                    run.update_meta(nodes=nodes)
+                if retry_due(report, attempt, retries):
+                    progress.console.print(
+                        f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}"
+                    )
+                    submit(spec, attempt + 1)
+                    continue
+                progress.advance(overall)
+                where = f"  [dim]{escape(node['hostname'])} GPU {node['gpu_ids']}[/]" if node else ""
+                progress.console.print(line(spec, report, paths.log) + where)
+                if report.status != "ok":
+                    result.failed.append((spec, report))
+        except KeyboardInterrupt:
+            result.interrupted = True
+            _cancel(ray, list(outstanding))
+            started = [s for s, _ in outstanding.values() if run.paths(s).log.exists()]
+            queued = [s for s, _ in outstanding.values() if not run.paths(s).log.exists()]
+            record_interrupt(run, started, queued)
+    return result
+
+
+def _cancel(ray: Any, refs: list[Any], grace: float = 10.0) -> None:
+    """Ctrl-C: every outstanding task is cancelled. A running one first gets KeyboardInterrupt, so its
+    backend kills the runner's process group or container as it does locally; whatever has not ended
+    after GRACE seconds is force-cancelled (its worker dies, and the runner with it: PDEATHSIG)."""
+    for ref in refs:
+        ray.cancel(ref)
+    _, left = ray.wait(refs, num_returns=len(refs), timeout=grace) if refs else ([], [])
+    for ref in left:
+        ray.cancel(ref, force=True)
+
+
+def read_previous(run: RunDir, spec: JobSpec) -> RunReport | None:
+    from orchestrator.collect import read_report
+
+    return read_report(run.paths(spec).report)[0]
