@@ -185,7 +185,7 @@ def run_jobs(
                     submit(spec, attempt + 1)
                     continue
                 progress.advance(overall)
-                where = f"  [dim]{escape(node['hostname'])} GPU {node['gpu_ids']}[/]" if node else ""
+                where = f"  [dim]{escape(_where(node))}[/]" if node else ""
                 progress.console.print(line(spec, report, paths.log) + where)
                 if report.status != "ok":
                     result.failed.append((spec, report))
@@ -196,6 +196,11 @@ def run_jobs(
             queued = [s for s, _ in outstanding.values() if not run.paths(s).log.exists()]
             record_interrupt(run, started, queued)
     return result
+
+
+def _where(node: dict[str, Any]) -> str:
+    gpus = f" GPU {','.join(map(str, node['gpu_ids']))}" if node["gpu_ids"] else ""
+    return f"{node['hostname']} node {node['node_id'][:8]}{gpus}"
 
 
 def _cancel(ray: Any, refs: list[Any], grace: float = 10.0) -> None:

@@ -123,6 +123,13 @@ def test_ctrl_c_cancels_the_tasks_and_kills_the_runners(cluster: Any, tmp_path: 
             break
         time.sleep(0.2)
     assert left.strip() == "", "a runner survived Ctrl-C"
+    # Resume on the cluster: the 2 ok jobs are kept, the interrupted one runs again (its report archived).
+    proc = bench(cluster, out, "--resume", str(out))
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, output
+    assert "kept 2 job(s)" in output
+    assert all(r.status == "ok" for r in reports(out).values()) and len(reports(out)) == 3
+    assert len(list((out / "reports" / "attempts").glob("*.json"))) == 1
 
 
 @pytest.mark.slow
