@@ -47,6 +47,7 @@ def connect(address: str | None, log: Callable[[str], None]) -> bool:
     ray = import_ray()
     if ray.is_initialized():
         return False
+    _reachable(address)
     try:
         ray.init(address=address, logging_level="WARNING", log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -55,6 +56,21 @@ def connect(address: str | None, log: Callable[[str], None]) -> bool:
     res = ray.cluster_resources()
     log(f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)")
     return True
+
+
+def _reachable(address: str | None) -> None:
+    """HOST:PORT that does not answer fails in one line now, not after Ray's minute of retries."""
+    addr = address or ""
+    host, _, port = addr.rpartition(":")
+    if not host or not port.isdigit() or "://" in addr:
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ExecutorError(
+            f"--executor ray: no Ray cluster answers at {address} ({exc.strerror or exc}); "
+            "start one (`ray start --head`, docs/ray.md) or fix --ray-address"
+        ) from None
 
 
 def disconnect(owned: bool) -> None:

@@ -69,6 +69,19 @@ def test_without_ray_the_hint_says_how_to_install(monkeypatch: pytest.MonkeyPatc
         import_ray()
 
 
+def test_an_unreachable_cluster_fails_in_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    result = CliRunner().invoke(app, ["orchestrate", "--suite", str(FAKE_SUITE), "--out", str(tmp_path / "r"),
+                                      "--executor", "ray", "--ray-address", "127.0.0.1:1"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "no Ray cluster answers at 127.0.0.1:1" in result.output
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_six_gpu_jobs_on_two_gpus_run_at_most_two_at_once(cluster: Any, tmp_path: Path) -> None:
     out = tmp_path / "run"
