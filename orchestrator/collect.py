@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import socket
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -24,7 +25,7 @@ from runners.harness import write_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
-from schemas.report import ErrorInfo, RunReport
+from schemas.report import ErrorInfo, NodeInfo, RunReport
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024  # a 10,000-epoch report is ~3 MB; anything far larger is garbage
 
@@ -81,7 +82,11 @@ def synthetic_report(spec: JobSpec, status: str, message: str, path: Path | None
 def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path) -> RunReport:
     report, problem = read_report(report_path)
     how = _process_words(outcome)
-    update: dict[str, object] = {"exit_code": outcome.exit_code, "wall_seconds": outcome.wall_seconds}
+    update: dict[str, object] = {
+        "exit_code": outcome.exit_code,
+        "wall_seconds": outcome.wall_seconds,
+        "node": NodeInfo(hostname=socket.gethostname()),  # finalize runs on the job's node
+    }
     if report is not None and report.spec_id != spec.spec_id:
         problem = f"report is for spec {report.spec_id}, not {spec.spec_id}"
         report = None

@@ -96,6 +96,14 @@ class ErrorInfo(Strict):
     traceback_tail: tuple[str, ...] = Field(default=(), strict=False)
 
 
+class NodeInfo(Strict):
+    """Where the job ran: filled by the orchestrator (hostname on every backend, Ray's ids on Ray)."""
+
+    hostname: str
+    ip: str | None = None
+    ray_node_id: str | None = None
+
+
 class RunReport(Strict):
     schema_version: Literal[1] = SCHEMA_VERSION
     spec_id: str
@@ -113,3 +121,4 @@ class RunReport(Strict):
     # Filled in by the orchestrator from what it saw of the process.
     exit_code: int | None = None
     wall_seconds: float | None = None
+    node: NodeInfo | None = None

@@ -35,7 +35,7 @@ from orchestrator.jobs import (
 from orchestrator.rundir import RunDir
 from runners.harness import write_atomic
 from schemas.job import Device, JobSpec
-from schemas.report import RunReport
+from schemas.report import NodeInfo, RunReport
 
 FORWARDED_PREFIX = "BENCH_"  # the driver's BENCH_* settings reach the runners as they do locally
 _remote: Any = None  # the Ray remote function, made on first use (Ray is imported only when asked for)
@@ -153,7 +153,11 @@ def _outcome(ref: Any, spec: JobSpec, paths: JobPaths) -> tuple[RunReport, dict[
             fh.write(f"# ray: {type(exc).__name__}: the node or worker running this attempt was lost\n")
         return synthetic_report(spec, "crashed", msg, paths.report), None
     report = RunReport.model_validate_json(text)
-    write_atomic(paths.report, text)  # the same path on a shared filesystem; the driver's copy otherwise
+    report = report.model_copy(
+        update={"node": NodeInfo(hostname=node["hostname"], ip=node["ip"], ray_node_id=node["node_id"])}
+    )
+    # the same path on a shared filesystem; the driver's copy otherwise
+    write_atomic(paths.report, report.model_dump_json(indent=2))
     return report, node
 
 

@@ -91,7 +91,10 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
         f"{SPREAD_CAPTION} Metric: {metric} ({better} is better), after the last epoch "
         f"(planned epochs: {', '.join(map(str, epochs)) or MISSING}). Times in seconds: total = "
         "timed training steps only; steady-state = median of epochs 2..N; first epoch includes "
-        "tracing/compilation; setup = import + data load + model build."
+        "tracing/compilation; setup = import + data load + model build. Hardware: "
+        + (" | ".join(hardware_classes(group)) or MISSING)
+        + (" (MIXED: times are not comparable across these)" if len(hardware_classes(group)) > 1 else "")
+        + "."
     )
     return Table(
         name=f"results_{task}",
@@ -114,6 +117,12 @@ class WinnerRow:
     note: str = ""
 
 
+def hardware_classes(group: pd.DataFrame) -> list[str]:
+    """The distinct hardware classes of a task's ok jobs (see tidy.hardware_class)."""
+    ok = group[group["status"] == "ok"]
+    return sorted({str(h) for h in ok["hardware"].dropna()}) if "hardware" in ok else []
+
+
 def winner_rows(final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED) -> list[WinnerRow]:
     """One row per task x criterion x framework pair (pairs in sorted name order)."""
     out: list[WinnerRow] = []
@@ -121,11 +130,17 @@ def winner_rows(final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = sta
         group = final[final["task"] == task]
         metric = task_metric(group, task)
         fws = frameworks_of(group)
+        classes = hardware_classes(group)
         for criterion, col in CRITERIA:
             measure = metric if criterion == "quality" else col
             better = stats.BETTER[metric if criterion == "quality" else "time"]
-            if len(fws) < 2:
-                note = f"only one framework ({', '.join(fws) or 'none'})"
+            if len(fws) < 2 or len(classes) > 1:
+                # Timings from different hardware are never pooled into one verdict.
+                note = (
+                    f"only one framework ({', '.join(fws) or 'none'})"
+                    if len(fws) < 2
+                    else f"mixed hardware, not pooled: {' | '.join(classes)}; run each class apart"
+                )
                 out.append(WinnerRow(task, criterion, measure, better, None, note))
                 continue
             for fa, fb in itertools.combinations(fws, 2):

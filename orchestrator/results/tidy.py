@@ -49,6 +49,8 @@ COLUMNS: tuple[str, ...] = (
     "build_seconds",
     "exit_code",
     "wall_seconds",
+    "hostname",
+    "hardware",
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
 SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
@@ -208,6 +210,15 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir=run_dir, meta=meta, jobs=jobs, problems=tuple(problems))
 
 
+def hardware_class(report: RunReport | None) -> str | None:
+    """What timings may be compared across: CPU model and count, and the GPU when there is one."""
+    if report is None or report.env is None:
+        return None
+    env = report.env
+    gpu = f", {env.gpu.name}" if env.gpu is not None else ""
+    return f"{env.cpu_model} x{env.cpu_count}{gpu}"
+
+
 def _job_fields(job: Job) -> dict[str, Any]:
     spec, report = job.spec, job.report
     task = job.task
@@ -224,6 +235,8 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "epochs_planned": spec.workload.epochs if spec else None,
         "exit_code": report.exit_code if report else None,
         "wall_seconds": report.wall_seconds if report else None,
+        "hostname": report.node.hostname if report and report.node else None,
+        "hardware": hardware_class(report),
     }
     timing = report.timing if report else None
     if timing is not None:

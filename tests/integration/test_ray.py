@@ -97,6 +97,7 @@ def test_six_gpu_jobs_on_two_gpus_run_at_most_two_at_once(cluster: Any, tmp_path
     for sid, report in found.items():
         node = meta["nodes"][sid]
         assert node["node_id"] == gpu_node and len(node["gpu_ids"]) == 1  # never the GPU-less head
+        assert report.node is not None and report.node.ray_node_id == gpu_node  # fleet facts in the report
         gpu = node["gpu_ids"][0]
         # The id Ray assigned is the one the runner saw (CUDA_VISIBLE_DEVICES) and reported.
         assert headers(out, sid) == [(1, gpu_node, [gpu])]

@@ -132,3 +132,18 @@ def test_winner_rows_with_three_frameworks(tmp_path: Path) -> None:
     _, rows = build_tables(final, n_boot=FAST)
     md = build_tables(final, n_boot=FAST)[0][-1].markdown()
     assert "| A | B |" in md and "ratio A/B" in md and len(rows) == 9
+
+
+def test_mixed_hardware_is_never_pooled_into_a_verdict(tmp_path: Path) -> None:
+    """Fleet runs: a task whose jobs ran on two CPU types gets no verdict, and the tables say why."""
+    jobs = []
+    for repeat in range(5):
+        for fw, cpu in (("pytorch", "CPU A"), ("tensorflow", "CPU B")):
+            spec = make_spec(fw, task="regression", repeat=repeat, epochs=3)
+            report = make_report(spec)
+            report = report.model_copy(update={"env": report.env.model_copy(update={"cpu_model": cpu})})
+            jobs.append((spec, report))
+    final = final_frame(metrics_frame(load_run(write_run(tmp_path / "run", jobs))))
+    tables, rows = build_tables(final, n_boot=FAST)
+    assert all(r.verdict is None and "mixed hardware, not pooled" in r.note for r in rows)
+    assert "MIXED" in tables[0].caption and "CPU A x2 | CPU B x2" in tables[0].caption
