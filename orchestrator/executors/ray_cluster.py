@@ -198,7 +198,10 @@ def run_jobs(
                 if node is not None:
                     nodes[spec.spec_id] = node
                     run.update_meta(nodes=nodes)
-                if retry_due(report, attempt, retries):
+                # Losing a node is the fleet's fault, not the job's: it gets one retry elsewhere
+                # even without --retries.
+                lost = node is None and report.status == "crashed"
+                if retry_due(report, attempt, max(retries, 1) if lost else retries):
                     progress.console.print(
                         f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}"
                     )

@@ -152,7 +152,7 @@ def test_a_lost_node_means_crashed_then_retried_on_the_other_node(cluster: Any, 
     cluster.add_node(num_cpus=2, num_gpus=2)
     cluster.wait_for_nodes()
     out = tmp_path / "run"
-    proc = bench(cluster, out, "--repeats", "2", "--retries", "1", BENCH_FAKE_EPOCH_SECONDS="1.5")
+    proc = bench(cluster, out, "--repeats", "2", BENCH_FAKE_EPOCH_SECONDS="1.5")
     victim, deadline = None, time.monotonic() + 90
     while victim is None and time.monotonic() < deadline:
         for log in (out / "logs").glob("*.log") if (out / "logs").exists() else []:
