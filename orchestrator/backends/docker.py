@@ -177,12 +177,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def is_leftover(labels: dict[str, str], running: bool, host: str, own_run: str) -> bool:
-    """A labelled container no live bench run owns: stopped ones always, running ones when their
-    orchestrator (same host) is gone."""
+    """A labelled container whose owner (the orchestrator or Ray task that made it, on this host) is
+    gone. Judged by the owner's pid whether the container runs or not: a concurrent job's container
+    that has just stopped is still being read (exit code, OOMKilled, logs) and must stay; several
+    backends share one engine when Ray runs several jobs per node."""
     if labels.get("bench.run") == own_run:
         return False
-    if not running:
-        return True
     if labels.get("bench.host") != host:
         return False  # another machine's run on a shared engine: not ours to judge
     try:

@@ -134,13 +134,15 @@ def test_leftovers_are_stopped_or_orphaned_containers():
     dead_pid = 2**22 + 12345  # above pid_max: never alive
     mine = {"bench.run": "me", "bench.host": "h", "bench.pid": "1"}
     assert not is_leftover(mine, running=True, host="h", own_run="me")
-    assert is_leftover({"bench.run": "old"}, running=False, host="h", own_run="me")
+    assert is_leftover({"bench.run": "old", "bench.host": "h"}, running=False, host="h", own_run="me")
     assert is_leftover({"bench.run": "old", "bench.host": "h", "bench.pid": str(dead_pid)}, True, "h", "me")
     import os
 
     live = {"bench.run": "other", "bench.host": "h", "bench.pid": str(os.getpid())}
     assert not is_leftover(live, running=True, host="h", own_run="me")
     assert not is_leftover({**live, "bench.host": "elsewhere"}, running=True, host="h", own_run="me")
+    # a concurrent job (another Ray task on this node) whose container just stopped is not a leftover
+    assert not is_leftover(live, running=False, host="h", own_run="me")
 
 
 def test_labels_make_a_changed_checkout_stale():
