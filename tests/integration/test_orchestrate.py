@@ -60,7 +60,18 @@ def test_sigkill_of_a_real_runner_mid_run(tmp_path):
     )
     out = tmp_path / "run"
     proc = subprocess.Popen(
-        [*BENCH, "orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "classification", "--backend", "venv"],
+        [
+            *BENCH,
+            "orchestrate",
+            "--suite",
+            str(suite),
+            "--out",
+            str(out),
+            "--tasks",
+            "classification",
+            "--backend",
+            "venv",
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

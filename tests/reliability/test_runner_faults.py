@@ -221,7 +221,8 @@ def test_a_network_too_big_for_memory_ends_oom(tmp_path):
     )
     out = tmp_path / "run"
     result = CliRunner().invoke(
-        app, ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"]
+        app,
+        ["orchestrate", "--suite", str(suite), "--out", str(out), "--tasks", "regression", "--repeats", "1"],
     )
     assert result.exit_code == 1, result.output
     (report,) = [RunReport.model_validate_json(p.read_text()) for p in (out / "reports").glob("*.json")]
