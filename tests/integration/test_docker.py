@@ -6,6 +6,8 @@ BENCH_REQUIRE_DOCKER=1, which turns such a skip into a failure (tests/conftest.p
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -170,11 +172,23 @@ def test_past_deadline_is_timeout_and_nothing_is_left(backend, client, data_dir,
 
 
 def test_leftovers_of_a_dead_run_are_removed_at_start(client, images):
+    """A container whose owner on this host is gone is removed; one whose owner lives is kept, even
+    stopped (a concurrent Ray task may still be reading it)."""
+    host = platform.node() or "host"  # what the backend labels its containers with
+    dead_pid = str(2**22 + 12345)  # above pid_max: never alive
     stale = client.containers.create(
-        "bench-pytorch:cpu", labels={"bench.run": "dead-run", "bench.host": "h", "bench.pid": "1"}
+        "bench-pytorch:cpu", labels={"bench.run": "dead-run", "bench.host": host, "bench.pid": dead_pid}
     )
-    DockerBackend(client=client, log=lambda _: None)
-    assert client.api.containers(all=True, filters={"id": stale.id}) == []
+    alive = client.containers.create(
+        "bench-pytorch:cpu",
+        labels={"bench.run": "live-run", "bench.host": host, "bench.pid": str(os.getpid())},
+    )
+    try:
+        DockerBackend(client=client, log=lambda _: None)
+        assert client.api.containers(all=True, filters={"id": stale.id}) == []
+        assert client.api.containers(all=True, filters={"id": alive.id}) != []
+    finally:
+        alive.remove(force=True)
 
 
 def test_outcome_of_a_container_that_cannot_start(backend, tmp_path):
