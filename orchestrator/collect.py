@@ -16,12 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import signal
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from orchestrator.backends.base import Outcome
-from runners.harness import write_atomic
+from schemas.common import write_text_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
@@ -75,40 +76,68 @@ def synthetic_report(spec: JobSpec, status: str, message: str, path: Path | None
         error=ErrorInfo(type="RunnerProcess" if status != "skipped" else "Skipped", message=message),
     )
     if path is not None:
-        write_atomic(path, report.model_dump_json(indent=2))
+        write_text_atomic(path, report.model_dump_json(indent=2))
     return report
 
 
+@dataclass(frozen=True)
+class Judgement:
+    status: str  # the effective status: the report's own, or what the trust rules make of it
+    reason: str  # why, for anything but ok ('' for ok)
+    foreign: bool = False  # the report is not about this spec at all: keep it as evidence, never use it
+
+
+def judge(spec: JobSpec, report: RunReport, process: str | None = None) -> Judgement:
+    """The trust rules, in one place, for the orchestrator finishing a job and for the results
+    reading a run directory back. `process`: how the runner process ended, in words, when known."""
+    if report.spec_id != spec.spec_id:
+        return Judgement("crashed", f"report is for spec {report.spec_id}, not {spec.spec_id}", True)
+    if report.framework != spec.framework:
+        why = f"report framework {report.framework!r} != spec framework {spec.framework!r}"
+        return Judgement("crashed", why, True)
+    if report.status == "ok" and report.exit_code not in (None, 0):
+        # Success needs both the report and the process to agree (design: "record both").
+        ended = process or f"exited with code {report.exit_code}"
+        return Judgement("crashed", f"report says ok but the runner {ended}")
+    if report.status == "ok" and spec.device.kind == "gpu" and (report.env is None or report.env.gpu is None):
+        # A GPU job that silently ran on the CPU would be compared with GPU numbers: refuse it.
+        return Judgement("error", f"spec asks for GPU {list(spec.device.gpu_ids)} but the runner saw none")
+    if report.status == "ok":
+        return Judgement("ok", "")
+    if report.error is not None:
+        return Judgement(report.status, f"{report.error.type}: {report.error.message}")
+    if report.status == "diverged" and report.diverged_epoch is not None:
+        return Judgement(report.status, f"diverged at epoch {report.diverged_epoch}")
+    return Judgement(report.status, report.status)
+
+
 def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path) -> RunReport:
+    """The one report a job leaves: the runner's, with what the process did recorded beside it and
+    its status corrected by the trust rules, or the orchestrator's own record when there is none."""
     report, problem = read_report(report_path)
     how = _process_words(outcome)
-    update: dict[str, object] = {
+    process = {
         "exit_code": outcome.exit_code,
         "wall_seconds": outcome.wall_seconds,
         "node": NodeInfo(hostname=socket.gethostname()),  # finalize runs on the job's node
     }
-    if report is not None and report.spec_id != spec.spec_id:
-        problem = f"report is for spec {report.spec_id}, not {spec.spec_id}"
-        report = None
+    if report is not None:
+        report = report.model_copy(update=process)
+        verdict = judge(spec, report, how)
+        if verdict.status == "ok" and (outcome.timed_out or outcome.exit_code is None):
+            verdict = Judgement("crashed", f"report says ok but the runner {how}")
+        if verdict.foreign:
+            problem, report = verdict.reason, None
+        elif verdict.status != report.status:
+            kind = "DeviceMismatch" if verdict.status == "error" else "RunnerProcess"
+            message = verdict.reason + (f"; log: {log_path}" if kind == "RunnerProcess" else "")
+            error = ErrorInfo(type=kind, message=message)
+            report = report.model_copy(update={"status": verdict.status, "error": error})
     if report is None:
         if report_path.exists():  # keep the evidence beside the record, never trust it
             report_path.replace(report_path.with_suffix(".json.invalid"))
         status = "timeout" if outcome.timed_out else "oom" if outcome.oom_killed else "crashed"
         report = synthetic_report(spec, status, f"runner {how}; {problem}; log: {log_path}")
-    elif report.status == "ok" and (outcome.exit_code != 0 or outcome.timed_out):
-        update["status"] = "crashed"
-        update["error"] = ErrorInfo(
-            type="RunnerProcess", message=f"report says ok but the runner {how}; log: {log_path}"
-        )
-    elif (
-        report.status == "ok" and spec.device.kind == "gpu" and (report.env is None or report.env.gpu is None)
-    ):
-        # A GPU job that silently ran on the CPU would be compared with GPU numbers: refuse it.
-        update["status"] = "error"
-        update["error"] = ErrorInfo(
-            type="DeviceMismatch",
-            message=f"spec asks for GPU {list(spec.device.gpu_ids)} but the runner saw none",
-        )
-    report = report.model_copy(update=update)
-    write_atomic(report_path, report.model_dump_json(indent=2))
+        report = report.model_copy(update=process)
+    write_text_atomic(report_path, report.model_dump_json(indent=2))
     return report

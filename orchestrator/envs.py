@@ -1,8 +1,10 @@
-"""Runner virtualenvs: one per framework, built from its pinned requirements file.
+"""Runner environments' pins, and the venv backend's virtualenvs built from them.
 
-A venv is created on first use, reused while its lock hash (sha256 of the requirements file and the
-Python version) matches, and rebuilt when the requirements change. The lock hash is what reports
-record, so two runs made from different stacks can never be mixed up silently.
+`requirements_file` says which pins a framework's environment installs (venv, or a docker image of a
+variant); `lock_hash` (sha256 of that file) is the one definition of "the same stack": reports record
+it as env.lock_hash, images carry it as their bench.requirements_sha256 label, and resume keeps a
+finished job only when it matches. A venv is created on first use, reused while its stamp (the lock
+hash and the Python version that built it) matches, and rebuilt when either changes.
 
     python -m orchestrator.envs pytorch tensorflow     # build or verify, print the paths
 """
@@ -17,22 +19,29 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from schemas.common import ROOT
+
 STAMP = ".bench-lock"
+IMAGES = ROOT / "images"
 
 
-def requirements_file(framework: str) -> Path:
-    return ROOT / "images" / framework / "requirements.txt"
+def requirements_file(framework: str, variant: str = "cpu") -> Path:
+    """requirements-cuda.txt where a framework needs other packages for CUDA (TensorFlow), else
+    requirements.txt (the venv backend's pins and the CPU image's)."""
+    cuda = IMAGES / framework / "requirements-cuda.txt"
+    return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.txt"
+
+
+def lock_hash(framework: str, variant: str = "cpu") -> str:
+    return hashlib.sha256(requirements_file(framework, variant).read_bytes()).hexdigest()
 
 
 def venv_root() -> Path:
     return Path(os.environ.get("BENCH_VENV_DIR", ROOT / ".venvs"))
 
 
-def lock_hash(framework: str) -> str:
-    h = hashlib.sha256(requirements_file(framework).read_bytes())
-    h.update(platform.python_version().encode())
-    return h.hexdigest()
+def _stamp(framework: str) -> str:
+    return f"{lock_hash(framework)} python {platform.python_version()}"
 
 
 def venv_python(framework: str) -> Path:
@@ -44,7 +53,7 @@ def is_current(framework: str) -> bool:
     return (
         venv_python(framework).exists()
         and stamp.exists()
-        and stamp.read_text().strip() == lock_hash(framework)
+        and stamp.read_text().strip() == _stamp(framework)
     )
 
 
@@ -74,7 +83,7 @@ def ensure(framework: str, log=print) -> Path:  # type: ignore[no-untyped-def]
         ],
         check=True,
     )
-    (target / STAMP).write_text(lock_hash(framework) + "\n")
+    (target / STAMP).write_text(_stamp(framework) + "\n")
     return venv_python(framework)
 
 

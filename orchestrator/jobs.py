@@ -1,4 +1,5 @@
-"""The job loop: launch each planned job, collect it, retry crashes, keep every attempt, stop cleanly.
+"""One job's life, the same under every executor: launch an attempt, finalize its report, decide a
+retry, keep every attempt, record what an interrupt stopped.
 
 Nothing is overwritten: a report that is about to be replaced (a retry, or a resumed run re-running a
 job that did not end ok) moves to reports/attempts/ID.N.json first, and each attempt's output is
@@ -8,9 +9,7 @@ appended to the same log under an `# attempt N` header.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
@@ -31,13 +30,6 @@ from schemas.job import JobSpec
 from schemas.report import RunReport
 
 RETRYABLE = frozenset({"crashed"})  # oom and diverged would only repeat; error is deterministic
-
-
-@dataclass
-class LoopResult:
-    failed: list[tuple[JobSpec, RunReport]] = field(default_factory=list)
-    kept: int = 0  # finished ok before (resume), not re-run
-    interrupted: bool = False
 
 
 def label(spec: JobSpec) -> str:
@@ -116,57 +108,6 @@ def progress_bar(console: Console) -> Progress:
         console=console,
         transient=False,
     )
-
-
-def run_jobs(
-    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
-) -> LoopResult:
-    result = LoopResult()
-    gpu_ids = specs[0].device.gpu_ids if specs else ()
-    pending = list(specs)
-    with progress_bar(console) as progress:
-        overall = progress.add_task("all jobs", total=len(specs))
-        while pending:
-            spec = pending[0]
-            paths = run.paths(spec)
-            previous, _ = read_report(paths.report)
-            if reusable(previous, backend.environment_id(spec.framework)):
-                result.kept += 1
-                progress.advance(overall)
-                pending.pop(0)
-                continue
-            epochs = progress.add_task(f"  {label(spec)}", total=spec.workload.epochs)
-            try:
-                report = _attempts(spec, paths, backend, progress, epochs, gpu_ids, retries)
-            except KeyboardInterrupt:
-                result.interrupted = True
-                record_interrupt(run, pending[:1], pending[1:])
-                break
-            progress.remove_task(epochs)
-            progress.advance(overall)
-            progress.console.print(line(spec, report, paths.log))
-            if report.status != "ok":
-                result.failed.append((spec, report))
-            pending.pop(0)
-    return result
-
-
-def _attempts(spec, paths, backend, progress, task_id, gpu_ids, retries) -> RunReport:  # type: ignore[no-untyped-def]
-    attempt = 1
-    archive(paths)
-    while True:
-        progress.update(task_id, completed=0)
-
-        def on_event(event: dict) -> None:  # type: ignore[type-arg]
-            progress.update(task_id, completed=event.get("epoch", 0))
-
-        report = attempt_once(spec, paths, backend, on_event, gpu_ids, attempt)
-        if not retry_due(report, attempt, retries):
-            return report
-        progress.console.print(f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}")
-        archive(paths)
-        attempt += 1
-        time.sleep(0.5)
 
 
 def record_interrupt(run: RunDir, running: list[JobSpec], later: list[JobSpec]) -> None:

@@ -12,4 +12,3 @@ the contract tests in tests/integration then cover it.
 """
 
 FRAMEWORKS: tuple[str, ...] = ("tensorflow", "pytorch")  # real runners with their own environment
-TEST_RUNNERS: tuple[str, ...] = ("fake",)  # numpy-only, runs in the orchestrator's interpreter

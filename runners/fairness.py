@@ -8,21 +8,18 @@ framework's float32 outputs, so no framework's metric implementation can tilt th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from schemas.common import write_bytes_atomic
 from schemas.job import Workload
 
 # Salts keep the weight and permutation streams independent for the same job seed.
-# Parity is also checked on the mean loss of the first few batches: long epochs let float32
-# rounding differences (different kernels, summation orders) grow chaotically.
-FIRST_STEPS = 10
-
 _INIT_STREAM = 0x1417
 _ORDER_STREAM = 0x0B0D
 
@@ -111,10 +108,9 @@ def write_init(path: Path, workload: Workload, n_features: int, n_train: int, se
     arrays: dict[str, Any] = {"order": order}
     arrays.update({f"kernel_{i}": k for i, (k, _) in enumerate(weights)})
     arrays.update({f"bias_{i}": b for i, (_, b) in enumerate(weights)})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 def load_init(path: Path, n_layers: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:

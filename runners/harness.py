@@ -16,12 +16,13 @@ import argparse
 import datetime as dt
 import hashlib
 import importlib
-import json
 import math
 import os
 import sys
+import tempfile
 import time
 import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from runners import datasets, environment, fairness
+from schemas.common import event_line, write_text_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
@@ -60,7 +62,7 @@ class Session(Protocol):
         synchronised; mean batch loss weighted by batch size)."""
 
     first_steps_loss: tuple[int, float] | None
-    """(samples, mean training loss) over the first fairness.FIRST_STEPS batches of epoch 1."""
+    """(samples, mean training loss) over the first schemas.common.FIRST_STEPS batches of epoch 1."""
 
     def is_oom(self, exc: BaseException) -> bool: ...
 
@@ -79,16 +81,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def _subset(data: datasets.Arrays, spec: JobSpec) -> datasets.Arrays:
     w = spec.workload
     return datasets.Arrays(
@@ -104,116 +96,116 @@ def _predict_all(session: Session, x: np.ndarray) -> np.ndarray:
     return np.concatenate([session.predict(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
 
 
-def train(spec: JobSpec, plugin_module: str, data_dir: Path, state: dict[str, Any]) -> None:
-    """Run the job, filling `state` with report fields as they become known, so a failure in
-    epoch 7 still reports epochs 1-6."""
-    w = spec.workload
-    deadline = time.monotonic() + spec.timeouts.job_seconds
+@dataclass
+class Training:
+    """One job's training and what it has produced so far: the report is built from these fields
+    whether the job finished or failed, so a failure in epoch 7 still reports epochs 1-6."""
 
-    t = time.perf_counter()
-    plugin: Plugin = importlib.import_module(plugin_module)  # type: ignore[assignment]
-    import_s = time.perf_counter() - t
+    spec: JobSpec
+    session: Session | None = None
+    epochs: list[EpochRecord] = field(default_factory=list)
+    timing: Timing | None = None
+    env: dict[str, Any] | None = None
+    fairness: dict[str, Any] | None = None
 
-    t = time.perf_counter()
-    data = _subset(datasets.load(datasets.prepare(w.dataset, data_dir)), spec)
-    data_s = time.perf_counter() - t
+    def run(self, plugin_module: str, data_dir: Path) -> None:
+        spec, w = self.spec, self.spec.workload
+        deadline = time.monotonic() + spec.timeouts.job_seconds
 
-    info = CATALOG[w.dataset]
-    n = len(data.x_train)
-    prepared = fairness.init_path(data_dir, w, info.n_features, n, spec.seed)
-    if prepared.exists():
-        weights, orders = fairness.load_init(prepared, len(w.layers))
-        init_source = f"prepared once by the orchestrator: {prepared.name}"
-    else:
-        weights, orders = fairness.initial_weights(w, info.n_features, spec.seed), None
-        init_source = "generated in the runner (no prepared file)"
-    t = time.perf_counter()
-    session = plugin.build(spec, data, weights)
-    build_s = time.perf_counter() - t
-    state["session"] = session
+        t = time.perf_counter()
+        plugin: Plugin = importlib.import_module(plugin_module)  # type: ignore[assignment]
+        import_s = time.perf_counter() - t
 
-    probe = session.predict(data.x_train[: w.batch_size])
-    fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
-    initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        t = time.perf_counter()
+        data = _subset(datasets.load(datasets.prepare(w.dataset, data_dir)), spec)
+        data_s = time.perf_counter() - t
 
-    order_hash = hashlib.sha256()
-    cumulative = 0.0
-    for epoch in range(1, w.epochs + 1):
-        perm = orders[epoch - 1] if orders is not None else fairness.permutation(n, spec.seed, epoch)
-        order_hash.update(perm.astype(np.int64).tobytes())
-        seconds, running = session.train_epoch(perm)
-        if not math.isfinite(running):
-            raise Diverged(epoch, running)
-        cumulative += seconds
-        train_loss, train_metric = fairness.evaluate(
-            _predict_all(session, data.x_train), data.y_train, w.loss
-        )
-        val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
-        if not all(map(math.isfinite, (train_loss, val_loss))):
-            raise Diverged(epoch, train_loss)
-        state["epochs"].append(
-            EpochRecord(
-                epoch=epoch,
-                train_seconds=seconds,
-                cumulative_seconds=cumulative,
-                train_loss_running=running,
-                train_loss=train_loss,
-                train_metric=train_metric,
-                val_loss=val_loss,
-                val_metric=val_metric,
+        info = CATALOG[w.dataset]
+        n = len(data.x_train)
+        prepared = fairness.init_path(data_dir, w, info.n_features, n, spec.seed)
+        if prepared.exists():
+            weights, orders = fairness.load_init(prepared, len(w.layers))
+            init_source = f"prepared once by the orchestrator: {prepared.name}"
+        else:
+            weights, orders = fairness.initial_weights(w, info.n_features, spec.seed), None
+            init_source = "generated in the runner (no prepared file)"
+        t = time.perf_counter()
+        self.session = session = plugin.build(spec, data, weights)
+        build_s = time.perf_counter() - t
+
+        probe = session.predict(data.x_train[: w.batch_size])
+        fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
+        initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+
+        order_hash = hashlib.sha256()
+        cumulative = 0.0
+        for epoch in range(1, w.epochs + 1):
+            perm = orders[epoch - 1] if orders is not None else fairness.permutation(n, spec.seed, epoch)
+            order_hash.update(perm.astype(np.int64).tobytes())
+            seconds, running = session.train_epoch(perm)
+            if not math.isfinite(running):
+                raise Diverged(epoch, running)
+            cumulative += seconds
+            train_loss, train_metric = fairness.evaluate(
+                _predict_all(session, data.x_train), data.y_train, w.loss
             )
-        )
-        print(
-            json.dumps(
-                {
-                    "event": "epoch",
-                    "epoch": epoch,
-                    "of": w.epochs,
-                    "seconds": round(seconds, 4),
-                    "val_metric": val_metric,
-                }
-            ),
-            flush=True,
-        )
-        if time.monotonic() > deadline and epoch < w.epochs:
-            raise Timeout(f"job deadline of {spec.timeouts.job_seconds}s passed after epoch {epoch}")
+            val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
+            if not all(map(math.isfinite, (train_loss, val_loss))):
+                raise Diverged(epoch, train_loss)
+            self.epochs.append(
+                EpochRecord(
+                    epoch=epoch,
+                    train_seconds=seconds,
+                    cumulative_seconds=cumulative,
+                    train_loss_running=running,
+                    train_loss=train_loss,
+                    train_metric=train_metric,
+                    val_loss=val_loss,
+                    val_metric=val_metric,
+                )
+            )
+            line = event_line(event="epoch", epoch=epoch, of=w.epochs, seconds=round(seconds, 4),
+                              val_metric=val_metric)  # fmt: skip
+            print(line, flush=True)
+            if time.monotonic() > deadline and epoch < w.epochs:
+                raise Timeout(f"job deadline of {spec.timeouts.job_seconds}s passed after epoch {epoch}")
 
-    epoch_times = [e.train_seconds for e in state["epochs"]]
-    state["timing"] = Timing(
-        import_seconds=import_s,
-        data_seconds=data_s,
-        build_seconds=build_s,
-        first_epoch_seconds=epoch_times[0],
-        steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
-        total_train_seconds=cumulative,
-    )
-    fp = session.fingerprint()
-    state["env"] = {
-        **environment.base_fields(),
-        "framework": fp["framework"],
-        "framework_version": fp["framework_version"],
-        "threads": fp["threads"],
-        "gpu": fp.get("gpu"),
-    }
-    state["fairness"] = {
-        "dataset": w.dataset,
-        "dataset_sha256": data.sha256(),
-        "train_samples": n,
-        "val_samples": len(data.x_val),
-        "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),
-        "batch_order_sha256": order_hash.hexdigest(),
-        "param_count": session.param_count(),
-        "initial_train_loss": initial_loss,
-        "optimizer": fp["optimizer"],
-        "loss": fp["loss"],
-        "precision": spec.precision,
-        "tf32": spec.tf32,
-        "execution": fp["execution"],
-        "notes": fp.get("notes", ()),
-        "init_source": init_source,
-        "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
-        "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
-    }
+        epoch_times = [e.train_seconds for e in self.epochs]
+        self.timing = Timing(
+            import_seconds=import_s,
+            data_seconds=data_s,
+            build_seconds=build_s,
+            first_epoch_seconds=epoch_times[0],
+            steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
+            total_train_seconds=cumulative,
+        )
+        fp = session.fingerprint()
+        self.env = {
+            **environment.base_fields(),
+            "framework": fp["framework"],
+            "framework_version": fp["framework_version"],
+            "threads": fp["threads"],
+            "gpu": fp.get("gpu"),
+        }
+        self.fairness = {
+            "dataset": w.dataset,
+            "dataset_sha256": data.sha256(),
+            "train_samples": n,
+            "val_samples": len(data.x_val),
+            "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),
+            "batch_order_sha256": order_hash.hexdigest(),
+            "param_count": session.param_count(),
+            "initial_train_loss": initial_loss,
+            "optimizer": fp["optimizer"],
+            "loss": fp["loss"],
+            "precision": spec.precision,
+            "tf32": spec.tf32,
+            "execution": fp["execution"],
+            "notes": fp.get("notes", ()),
+            "init_source": init_source,
+            "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
+            "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
+        }
 
 
 def _classify(exc: BaseException, session: Session | None) -> str:
@@ -229,11 +221,11 @@ def _classify(exc: BaseException, session: Session | None) -> str:
 def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunReport:
     started = _now()
     status, error, diverged_epoch = "ok", None, None
-    state: dict[str, Any] = {"epochs": []}
+    training = Training(spec)
     try:
-        train(spec, plugin_module, data_dir, state)
+        training.run(plugin_module, data_dir)
     except Exception as exc:  # every failure must still produce a report
-        status = _classify(exc, state.get("session"))
+        status = _classify(exc, training.session)
         diverged_epoch = exc.epoch if isinstance(exc, Diverged) else None
         tail = "".join(traceback.format_exception(exc)).splitlines()[-12:]
         error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000], traceback_tail=tail)
@@ -244,26 +236,42 @@ def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunRepo
         started_at=started,
         finished_at=_now(),
         metric=METRIC_FOR_TASK[spec.workload.task],  # type: ignore[arg-type]
-        epochs=state["epochs"],
-        timing=state.get("timing"),
-        env=state.get("env"),
-        fairness=state.get("fairness"),
+        epochs=training.epochs,
+        timing=training.timing,
+        env=training.env,  # type: ignore[arg-type]
+        fairness=training.fairness,  # type: ignore[arg-type]
         diverged_epoch=diverged_epoch,
         error=error,
     )
-    write_atomic(out, report.model_dump_json(indent=2))
+    write_text_atomic(out, report.model_dump_json(indent=2))
     return report
 
 
 def load_spec(path: Path) -> JobSpec:
-    """Raises SystemExit(2) with one line naming the file and field on any problem."""
+    """Raises SystemExit(2) with one line naming the file and field on any problem. Pydantic's own
+    JSON parser bounds the nesting (200 levels: a one-line "recursion limit exceeded")."""
     try:
         return JobSpec.model_validate_json(path.read_bytes())
     except OSError as exc:
-        print(f"error: cannot read spec {path}: {exc.strerror}", file=sys.stderr)
+        print(f"error: cannot read spec {path}: {exc.strerror or exc}", file=sys.stderr)
     except ValidationError as exc:
         print(f"error: invalid spec {describe(exc, str(path))}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _cannot_write(out: Path) -> str | None:
+    """Why a report could not be written to `out`, asked before the job trains rather than after
+    (the report is the job's only result). Probes with a real file: permissions, a read-only
+    mount or a path under a regular file all show, whoever runs this (root ignores mode bits)."""
+    if out.is_dir():
+        return "it is a directory"
+    try:
+        fd, probe = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".probe", dir=out.parent)
+    except OSError as exc:
+        return f"{out.parent}: {exc.strerror or exc}"
+    os.close(fd)
+    os.unlink(probe)
+    return None
 
 
 def main(framework: str, argv: list[str] | None = None) -> int:
@@ -285,6 +293,10 @@ def main(framework: str, argv: list[str] | None = None) -> int:
             f"error: {args.spec}: framework is {spec.framework!r}, this runner is {framework!r}",
             file=sys.stderr,
         )
+        return 2
+    why = _cannot_write(args.out)
+    if why is not None:
+        print(f"error: cannot write report to {args.out}: {why}", file=sys.stderr)
         return 2
     report = run(spec, f"runners.{framework}.session", args.data_dir, args.out)
     if report.error:

@@ -1,4 +1,5 @@
 """Isolation backends: venv (a virtualenv per framework) and docker (a hardened container per job).
+One protocol (backends/base.py), one module per backend.
 
 `select_backend` turns the --backend choice into a backend and says which and why; the docker
 backend and the Docker SDK are imported only when docker is asked for or possible.
@@ -24,7 +25,7 @@ def select_backend(
     that cannot run raises DockerBackendError (one line)."""
     if choice == "venv":
         log("backend: venv (as asked)")
-        return VenvBackend(log=log)
+        return VenvBackend(log=log, variant=variant)
 
     from orchestrator.backends.docker import DockerBackend, DockerBackendError
     from orchestrator.backends.docker_images import (
@@ -39,7 +40,7 @@ def select_backend(
         if choice == "docker":
             raise DockerBackendError(f"--backend docker: {reason}")
         log(f"backend: venv (auto: {reason})")
-        return VenvBackend(log=log)
+        return VenvBackend(log=log, variant=variant)
 
     no_image = [fw for fw in frameworks if fw not in frameworks_with_images()]
     if no_image:
@@ -49,12 +50,14 @@ def select_backend(
     except EngineUnavailable as exc:
         return fallback(str(exc))
     if gpu and not gpu_runtime(client):
+        client.close()
         return fallback(
             "the Docker engine has no NVIDIA container runtime for GPU jobs (install "
             "nvidia-container-toolkit and restart dockerd, or use --gpus none)"
         )
     problems = [p for fw in frameworks if (p := check_image(client, fw, variant)[1])]
     if problems:
+        client.close()
         flags = " --variant cuda" if variant == "cuda" else ""
         return fallback("; ".join(problems) + f" (`bench images build{flags}` makes them)")
     backend = DockerBackend(variant=variant, log=log, client=client)

@@ -1,11 +1,13 @@
-"""What every isolation backend (venv now, docker next) takes and gives back."""
+"""What every isolation backend (venv: a virtualenv per framework; docker: a container per job) takes
+and gives back. Backends may hold resources (engine connections): `close()` or `with`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
 from schemas.job import JobSpec
 
@@ -30,6 +32,7 @@ class Outcome:
 
 class Backend(Protocol):
     name: str
+    variant: str  # the runner build it launches: cpu | cuda (images/<framework>/, docs/docker.md)
 
     def describe(self, framework: str) -> dict[str, str]: ...
 
@@ -40,3 +43,14 @@ class Backend(Protocol):
     def launch(
         self, spec: JobSpec, paths: JobPaths, on_event: Callable[[dict], None], gpu_ids: tuple[int, ...] = ()
     ) -> Outcome: ...
+
+    def sweep_leftovers(self) -> int:
+        """Remove what runs that died without cleaning up left behind (containers); how many."""
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...

@@ -11,13 +11,12 @@ What a job container gets (container_config, a pure function the unit tests read
     /out            its own output dir (rw)  /tmp   tmpfs scratch; the root filesystem is read-only
     no network (network_mode=none), a non-root uid, no capabilities, no-new-privileges, a pids limit,
     memory = memory+swap limit, cpuset_cpus = as many CPUs as the spec's intra-op threads, shm_size,
-    labels bench.run / bench.spec_id (leftovers of dead runs are removed when a backend starts),
+    labels bench.run / bench.spec_id (leftovers of dead runs: DockerBackend.sweep_leftovers),
     GPUs only as device requests with the job's explicit ids.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import re
@@ -35,6 +34,8 @@ from typing import IO, Any
 from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.backends.docker_images import EngineUnavailable, ImageInfo, check_image, connect
 from orchestrator.backends.venv import kill_grace
+from orchestrator.closing import Closeable
+from schemas.common import parse_event
 from schemas.job import JobSpec, Threads
 
 MiB = 1024 * 1024
@@ -191,7 +192,10 @@ def is_leftover(labels: dict[str, str], running: bool, host: str, own_run: str) 
         return True
 
 
-class DockerBackend:
+class DockerBackend(Closeable):
+    """Holds the engine connections until close(); `sweep_leftovers()` is the caller's explicit step
+    (a Ray task's backend must not sweep: its siblings share the engine)."""
+
     name = "docker"
 
     def __init__(
@@ -204,7 +208,7 @@ class DockerBackend:
         self.variant = variant
         self.log = log
         self.client = client or connect(timeout=60)
-        self._streams = connect(timeout=None)  # log streams stay silent for as long as an epoch
+        self._streams_client: Any = None
         info = self.client.info()
         self.engine = f"Docker {info.get('ServerVersion', '?')}"
         self.cpu_count = int(info.get("NCPU") or os.cpu_count() or 1)
@@ -214,7 +218,20 @@ class DockerBackend:
         self.run_id = uuid.uuid4().hex[:12]
         self.labels = {"bench.run": self.run_id, "bench.host": self.host, "bench.pid": str(os.getpid())}
         self._images: dict[str, ImageInfo] = {}
-        self.remove_leftovers()
+
+    @property
+    def _streams(self) -> Any:
+        """A second connection without a read timeout, made on first launch: a job's log stream stays
+        silent for as long as an epoch takes, which the API client's timeout would cut."""
+        if self._streams_client is None:
+            self._streams_client = connect(timeout=None)
+        return self._streams_client
+
+    def close(self) -> None:
+        for client in (self._streams_client, self.client):
+            if client is not None:
+                client.close()
+        self._streams_client = None
 
     # --- images ---
 
@@ -252,7 +269,7 @@ class DockerBackend:
 
     # --- containers ---
 
-    def remove_leftovers(self) -> int:
+    def sweep_leftovers(self) -> int:
         removed = 0
         for c in self.client.api.containers(all=True, filters={"label": "bench.run"}):
             if is_leftover(c.get("Labels") or {}, c.get("State") == "running", self.host, self.run_id):
@@ -395,11 +412,9 @@ def _pump(client: Any, container_id: str, log: IO[str], on_event: Callable[[dict
 def _emit(line: str, log: IO[str], on_event: Callable[[dict], None]) -> None:
     log.write(line)
     log.flush()
-    if line.startswith('{"event"'):
-        try:
-            on_event(json.loads(line))
-        except ValueError:
-            pass
+    event = parse_event(line)
+    if event is not None:
+        on_event(event)
 
 
 __all__ = ["DockerBackend", "DockerBackendError", "EngineUnavailable", "Limits", "container_config"]

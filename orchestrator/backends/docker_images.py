@@ -4,7 +4,7 @@ One image per (framework, variant), tagged `bench-<framework>:<variant>` (varian
 labels say what it was built from, so a stale image is refused instead of silently benchmarking old
 code or other pins:
 
-    bench.requirements_sha256   sha256 of the requirements file installed (the venv's pins too)
+    bench.requirements_sha256   envs.lock_hash: sha256 of the requirements file installed
     bench.source_sha256         sha256 over every file of schemas/ and runners/ copied in
     bench.schema_version        the JobSpec/RunReport schema version the runner speaks
 
@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.envs import IMAGES, lock_hash, requirements_file
+from schemas.common import ROOT
 from schemas.job import SCHEMA_VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
-IMAGES = ROOT / "images"
 SOURCE_PACKAGES = ("schemas", "runners")
 VARIANTS = ("cpu", "cuda")
 CA_NAME = "ca-bundle.crt"
@@ -53,17 +53,6 @@ def frameworks_with_images() -> tuple[str, ...]:
     return tuple(sorted(p.parent.name for p in IMAGES.glob("*/Dockerfile")))
 
 
-def requirements_file(framework: str, variant: str) -> Path:
-    """The pins a variant installs: requirements-cuda.txt where a framework needs other packages for
-    CUDA (TensorFlow), else the venv backend's requirements.txt."""
-    cuda = IMAGES / framework / "requirements-cuda.txt"
-    return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.txt"
-
-
-def requirements_sha256(framework: str, variant: str) -> str:
-    return hashlib.sha256(requirements_file(framework, variant).read_bytes()).hexdigest()
-
-
 def _source_files() -> Iterator[tuple[str, Path]]:
     for package in SOURCE_PACKAGES:
         for path in sorted((ROOT / package).rglob("*")):
@@ -86,7 +75,7 @@ def expected_labels(framework: str, variant: str) -> dict[str, str]:
         "bench.framework": framework,
         "bench.variant": variant,
         "bench.schema_version": str(SCHEMA_VERSION),
-        "bench.requirements_sha256": requirements_sha256(framework, variant),
+        "bench.requirements_sha256": lock_hash(framework, variant),
         "bench.source_sha256": source_sha256(),
     }
 
@@ -112,7 +101,7 @@ def build_args(framework: str, variant: str, base_image: str | None, offline: bo
     args = {
         "VARIANT": variant,
         "SCHEMA_VERSION": str(SCHEMA_VERSION),
-        "REQUIREMENTS_SHA256": requirements_sha256(framework, variant),
+        "REQUIREMENTS_SHA256": lock_hash(framework, variant),
         "SOURCE_SHA256": source_sha256(),
     }
     if base_image:

@@ -8,7 +8,6 @@ tree; stdout+stderr stream line by line into the job's log file while epoch even
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import subprocess
@@ -20,9 +19,9 @@ from pathlib import Path
 
 from orchestrator import envs
 from orchestrator.backends.base import JobPaths, Outcome
+from orchestrator.closing import Closeable
+from schemas.common import ROOT, parse_event
 from schemas.job import JobSpec
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def kill_grace(job_seconds: float) -> float:
@@ -31,11 +30,15 @@ def kill_grace(job_seconds: float) -> float:
     return min(30.0, max(2.0, 0.1 * job_seconds))
 
 
-class VenvBackend:
+class VenvBackend(Closeable):
     name = "venv"
 
-    def __init__(self, log: Callable[[str], None] = print):
+    def __init__(self, log: Callable[[str], None] = print, variant: str = "cpu"):
         self.log = log
+        self.variant = variant
+
+    def sweep_leftovers(self) -> int:
+        return 0  # runners die with their orchestrator (PR_SET_PDEATHSIG): nothing outlives a run
 
     def python_for(self, framework: str) -> Path:
         if framework == "fake":  # numpy-only test runner: the orchestrator's own interpreter will do
@@ -116,11 +119,9 @@ def _pump(proc: subprocess.Popen, log, on_event: Callable[[dict], None]) -> None
     for line in proc.stdout:
         log.write(line)
         log.flush()
-        if line.startswith('{"event"'):
-            try:
-                on_event(json.loads(line))
-            except ValueError:
-                pass
+        event = parse_event(line)
+        if event is not None:
+            on_event(event)
 
 
 def _die_with_parent() -> None:

@@ -4,26 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
-import signal
 import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
 from orchestrator import plan as planning
 from orchestrator.backends import select_backend
-from orchestrator.backends.base import Backend
 from orchestrator.backends.docker import DockerBackendError
-from orchestrator.execute import RunRequest, execute, resolve_device
-from orchestrator.executors import ExecutorError
-from orchestrator.rundir import RunDirError
-from schemas.job import Device
-from schemas.suite import Suite
+from orchestrator.devices import DeviceError, variant_for
+from orchestrator.execute import RunRequest, execute
+from orchestrator.executors import ExecutorError, select_executor
+from orchestrator.rundir import RunDir, RunDirError
 
 
 class BackendChoice(StrEnum):
@@ -36,29 +32,6 @@ class BackendChoice(StrEnum):
 class ExecutorChoice(StrEnum):
     local = "local"  # one job after another on this machine
     ray = "ray"  # each job a Ray task on the cluster's nodes (docs/ray.md)
-
-
-def _backend(
-    choice: BackendChoice, frameworks: list[str], gpus: str, console: Console, device: Device | None = None
-) -> Backend:
-    """Checked before the run directory exists: GPU ids that are not there, or a docker backend
-    that cannot run here, fail in one line before any job."""
-    device = device or resolve_device(gpus, lambda _: None)
-    gpu = device.kind == "gpu"
-    return select_backend(choice.value, frameworks, console.print, variant="cuda" if gpu else "cpu", gpu=gpu)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def stored_suite(run_dir: Path) -> Suite:
-    try:
-        return Suite.model_validate_json((run_dir / "suite.json").read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise RunDirError(
-            f"{run_dir / 'suite.json'}: missing or invalid ({type(exc).__name__}); cannot resume"
-        ) from None
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -100,7 +73,7 @@ def orchestrate(
         ExecutorChoice,
         typer.Option(
             help="local: jobs one after another here; ray: each job a Ray task on a cluster "
-            "(pip install 'bench[ray]'; docs/ray.md)"
+            "(pip install 'bench\\[ray]'; docs/ray.md)"
         ),
     ] = ExecutorChoice.local,
     ray_address: Annotated[
@@ -118,44 +91,39 @@ def orchestrate(
     Resume after Ctrl-C: bench orchestrate --resume results/try1
     """
     console = Console()
-    # SIGTERM (a scheduler, `timeout`, a shutdown) takes the same clean path as Ctrl-C: the running
-    # job's process group or container is killed, finished reports stay, the run says interrupted.
-    signal.signal(signal.SIGTERM, _interrupt)
     command = shlex.join(["bench", *sys.argv[1:]])
-    owned, device = False, None
     try:
-        if executor == ExecutorChoice.ray:
-            from orchestrator.executors import ray_cluster
-
-            owned = ray_cluster.connect(ray_address, console.print)
-            signal.signal(signal.SIGTERM, _interrupt)  # ray.init installs its own handler
-            device = ray_cluster.cluster_device(gpus)
         if resume is not None:
-            request = RunRequest(resume / "suite.toml", stored_suite(resume), resume, gpus, command,
-                                 executor.value, device)  # fmt: skip
-            runner_backend = _backend(backend, list(request.suite.frameworks), gpus, console, device)
-            raise typer.Exit(execute(request, runner_backend, console, resume=True, retries=retries))
-        chosen = planning.apply_options(
-            planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
-        )
-        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        target = out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}"
-        request = RunRequest(suite, chosen, target, gpus, command, executor.value, device)
-        code = execute(
-            request,
-            _backend(backend, list(chosen.frameworks), gpus, console, device),
-            console,
-            retries=retries,
-        )
-    except (planning.PlanError, RunDirError, DockerBackendError, ExecutorError) as exc:
-        console.print(f"[red]error:[/] {exc}", highlight=False)
+            chosen, suite_path, target = RunDir.open(resume).stored_suite(), resume / "suite.toml", resume
+        else:
+            chosen = planning.apply_options(
+                planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
+            )
+            stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+            suite_path, target = (
+                suite,
+                out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}",
+            )
+        with select_executor(executor.value, console.print, ray_address) as runs_jobs:
+            device, note = runs_jobs.device(gpus)
+            if note:
+                console.print(note)
+            # Chosen before the run directory exists: a docker backend that cannot run here fails
+            # in one line before anything is written.
+            fws = list(chosen.frameworks)
+            with select_backend(
+                backend.value, fws, console.print, variant_for(device), device.kind == "gpu"
+            ) as isolates:
+                request = RunRequest(suite_path, chosen, target, device, command)
+                code = execute(
+                    request, runs_jobs, isolates, console, resume=resume is not None, retries=retries
+                )
+    except (planning.PlanError, RunDirError, DockerBackendError, ExecutorError, DeviceError) as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except OSError as exc:  # full disk, vanished directory: one line, finished reports stay
         where = exc.filename or "the run directory"
         console.print(f"[red]error:[/] {escape(str(exc.strerror or exc))}: {escape(str(where))}; "
                       "fix it, then finish with --resume", highlight=False)  # fmt: skip
         raise typer.Exit(1) from None
-    finally:
-        if owned:
-            ray_cluster.disconnect(owned)
     raise typer.Exit(code)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestrator.results import render_run, summarize
+from orchestrator.results import render_run
 
 
 def report(
@@ -22,6 +22,7 @@ def report(
     if not (run_dir / "specs").is_dir():
         console.print(f"[red]error:[/] {run_dir} is not a run directory (no specs/ inside)", highlight=False)
         raise typer.Exit(2)
-    for path in render_run(run_dir):
+    rendered = render_run(run_dir)
+    for path in rendered.paths:
         console.print(f"wrote {path}", highlight=False)
-    console.print(summarize(run_dir), highlight=False)
+    console.print(rendered.summary, highlight=False)

@@ -1,16 +1,20 @@
-"""Executors: where jobs run. `local` runs them one after another on this machine (orchestrator.jobs);
-`ray` makes each job a Ray task placed by a Ray cluster (orchestrator.executors.ray_cluster).
+"""Executors: where jobs run. One protocol (executors/base.py), one module per executor:
+
+    local        local.py        one job after another on this machine (the default)
+    ray          ray_cluster.py  each job a Ray task placed by a Ray cluster (docs/ray.md)
 
 The executor is independent of the isolation backend: every combination (local+venv, ray+docker, ...)
-runs the same attempt -> finalize -> retry path. Ray is an optional extra, imported only here when
-asked for.
+runs the same attempt -> finalize -> retry path. `select_executor` is the one place that maps a name
+to an executor; Ray is an optional extra, imported only when asked for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
-EXECUTORS = ("local", "ray")
+from orchestrator.executors.base import Executor, LoopResult
+
 INSTALL_HINT = "--executor ray needs Ray: pip install 'bench[ray]' (or pip install ray==2.60.0)"
 
 
@@ -24,3 +28,19 @@ def import_ray() -> ModuleType:
     except ImportError:
         raise ExecutorError(INSTALL_HINT) from None
     return ray
+
+
+def select_executor(name: str, log: Callable[[str], None], ray_address: str | None = None) -> Executor:
+    """`local` or `ray` (connecting to RAY_ADDRESS / `ray_address`, or a new Ray on this machine)."""
+    if name == "local":
+        from orchestrator.executors.local import LocalExecutor
+
+        return LocalExecutor()
+    if name == "ray":
+        from orchestrator.executors.ray_cluster import RayExecutor
+
+        return RayExecutor(ray_address, log)
+    raise ExecutorError(f"unknown executor {name!r}; choose local or ray")
+
+
+__all__ = ["Executor", "ExecutorError", "LoopResult", "import_ray", "select_executor"]

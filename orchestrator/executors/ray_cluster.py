@@ -19,10 +19,11 @@ from rich.console import Console
 from rich.markup import escape
 
 from orchestrator.backends.base import Backend, JobPaths
-from orchestrator.collect import synthetic_report
+from orchestrator.closing import Closeable
+from orchestrator.collect import read_report, synthetic_report
 from orchestrator.executors import ExecutorError, import_ray
+from orchestrator.executors.base import LoopResult
 from orchestrator.jobs import (
-    LoopResult,
     archive,
     attempt_once,
     label,
@@ -33,29 +34,13 @@ from orchestrator.jobs import (
     reusable,
 )
 from orchestrator.rundir import RunDir
-from runners.harness import write_atomic
+from orchestrator.signals import install_interrupt_handlers
+from schemas.common import write_text_atomic
 from schemas.job import Device, JobSpec
 from schemas.report import NodeInfo, RunReport
 
 FORWARDED_PREFIX = "BENCH_"  # the driver's BENCH_* settings reach the runners as they do locally
 _remote: Any = None  # the Ray remote function, made on first use (Ray is imported only when asked for)
-
-
-def connect(address: str | None, log: Callable[[str], None]) -> bool:
-    """Join the cluster at ADDRESS ('auto': the one `ray start` made on this machine; None: RAY_ADDRESS,
-    else a new single-machine Ray). True if this call started the connection (and must end it)."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    _reachable(address)
-    try:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False, configure_logging=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ExecutorError(f"--executor ray: cannot reach the Ray cluster at {address or 'RAY_ADDRESS'}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None  # fmt: skip
-    res = ray.cluster_resources()
-    log(f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)")
-    return True
 
 
 def _reachable(address: str | None) -> None:
@@ -73,19 +58,106 @@ def _reachable(address: str | None) -> None:
         ) from None
 
 
-def disconnect(owned: bool) -> None:
-    if owned:
-        import_ray().shutdown()
+class RayExecutor(Closeable):
+    """Joins the cluster when made, leaves it (if it joined) on close()."""
 
+    name = "ray"
 
-def cluster_device(gpus: str) -> Device:
-    """With Ray, GPU ids are the cluster's to assign: `all` = one GPU per job if any node declares GPUs,
-    `none` = CPU jobs; explicit ids would name devices on an unknown node."""
-    if gpus == "none":
-        return Device(kind="cpu")
-    if gpus != "all":
-        raise ExecutorError(f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}")
-    return Device(kind="gpu") if import_ray().cluster_resources().get("GPU", 0) > 0 else Device(kind="cpu")
+    def __init__(self, address: str | None, log: Callable[[str], None]):
+        """ADDRESS: 'auto' (the one `ray start` made on this machine), HOST:PORT, or None (RAY_ADDRESS,
+        else a new single-machine Ray)."""
+        ray = import_ray()
+        self.owned = False
+        if ray.is_initialized():
+            return
+        _reachable(address)
+        try:
+            ray.init(address=address, logging_level="WARNING", log_to_driver=False, configure_logging=False)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExecutorError(
+                f"--executor ray: cannot reach the Ray cluster at {address or 'RAY_ADDRESS'}: {first}"
+            ) from None
+        self.owned = True
+        install_interrupt_handlers()  # ray.init installs its own SIGINT/SIGTERM handlers
+        res = ray.cluster_resources()
+        log(f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)")
+
+    def close(self) -> None:
+        if self.owned:
+            import_ray().shutdown()
+            self.owned = False
+
+    def device(self, gpus: str) -> tuple[Device, str]:
+        """With Ray, GPU ids are the cluster's to assign: `all` = one GPU per job if any node declares
+        GPUs, `none` = CPU jobs; explicit ids would name devices on an unknown node."""
+        if gpus == "none":
+            return Device(kind="cpu"), ""
+        if gpus != "all":
+            raise ExecutorError(f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}")
+        if import_ray().cluster_resources().get("GPU", 0) > 0:
+            return Device(kind="gpu"), ""
+        return Device(kind="cpu"), "--gpus all: the Ray cluster declares no GPUs, running on the CPU"
+
+    def run_jobs(
+        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+    ) -> LoopResult:
+        ray = import_ray()
+        result = LoopResult()
+        env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
+        variant = backend.variant
+        outstanding: dict[Any, tuple[JobSpec, int]] = {}
+        nodes: dict[str, Any] = dict(run.meta().get("nodes", {}))
+
+        def submit(spec: JobSpec, attempt: int) -> None:
+            paths = run.paths(spec)
+            archive(paths)  # a previous report (earlier attempt, or a resumed run's) moves aside, never lost
+            ref = (
+                _task()
+                .options(**resources(spec))
+                .remote(spec.model_dump_json(), paths, backend.name, variant, attempt, env)
+            )
+            outstanding[ref] = (spec, attempt)
+
+        with progress_bar(console) as progress:
+            overall = progress.add_task("all jobs (ray)", total=len(specs))
+            try:
+                for spec in specs:
+                    if reusable(read_report(run.paths(spec).report)[0], backend.environment_id(spec.framework)):
+                        result.kept += 1
+                        progress.advance(overall)
+                    else:
+                        submit(spec, 1)
+                while outstanding:
+                    (ref,), _ = ray.wait(list(outstanding), num_returns=1)
+                    spec, attempt = outstanding.pop(ref)
+                    paths = run.paths(spec)
+                    report, node = _outcome(ref, spec, paths)
+                    if node is not None:
+                        nodes[spec.spec_id] = node
+                        run.update_meta(nodes=nodes)
+                    # Losing a node is the fleet's fault, not the job's: it gets one retry elsewhere
+                    # even without --retries.
+                    lost = node is None and report.status == "crashed"
+                    if retry_due(report, attempt, max(retries, 1) if lost else retries):
+                        progress.console.print(
+                            f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}"
+                        )
+                        submit(spec, attempt + 1)
+                        continue
+                    progress.advance(overall)
+                    where = f"  [dim]{escape(_where(node))}[/]" if node else ""
+                    progress.console.print(line(spec, report, paths.log) + where)
+                    if report.status != "ok":
+                        result.failed.append((spec, report))
+            except KeyboardInterrupt:
+                result.interrupted = True
+                _cancel(ray, list(outstanding))
+                started = [s for s, _ in outstanding.values() if run.paths(s).log.exists()]
+                queued = [s for s, _ in outstanding.values() if not run.paths(s).log.exists()]
+                record_interrupt(run, started, queued)
+        return result
+
 
 
 def resources(spec: JobSpec) -> dict[str, float]:
@@ -123,8 +195,10 @@ def _job_task(
         "attempt": attempt,
     }
     where = f"on {node['hostname']} (ray node {node['node_id']}, GPU ids {list(gpu_ids)})"
-    with _environ(env):
-        backend = select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids))
+    with (
+        _environ(env),
+        select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids)) as backend,
+    ):
         report = attempt_once(spec, paths, backend, lambda _: None, gpu_ids, attempt, where)
     return report.model_dump_json(indent=2), node
 
@@ -157,68 +231,8 @@ def _outcome(ref: Any, spec: JobSpec, paths: JobPaths) -> tuple[RunReport, dict[
         update={"node": NodeInfo(hostname=node["hostname"], ip=node["ip"], ray_node_id=node["node_id"])}
     )
     # the same path on a shared filesystem; the driver's copy otherwise
-    write_atomic(paths.report, report.model_dump_json(indent=2))
+    write_text_atomic(paths.report, report.model_dump_json(indent=2))
     return report, node
-
-
-def run_jobs(
-    run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
-) -> LoopResult:
-    ray = import_ray()
-    result = LoopResult()
-    env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
-    variant = str(getattr(backend, "variant", "cpu"))
-    outstanding: dict[Any, tuple[JobSpec, int]] = {}
-    nodes: dict[str, Any] = dict(run.meta().get("nodes", {}))
-
-    def submit(spec: JobSpec, attempt: int) -> None:
-        paths = run.paths(spec)
-        archive(paths)  # a previous report (earlier attempt, or a resumed run's) moves aside, never lost
-        ref = (
-            _task()
-            .options(**resources(spec))
-            .remote(spec.model_dump_json(), paths, backend.name, variant, attempt, env)
-        )
-        outstanding[ref] = (spec, attempt)
-
-    with progress_bar(console) as progress:
-        overall = progress.add_task("all jobs (ray)", total=len(specs))
-        try:
-            for spec in specs:
-                if reusable(read_previous(run, spec), backend.environment_id(spec.framework)):
-                    result.kept += 1
-                    progress.advance(overall)
-                else:
-                    submit(spec, 1)
-            while outstanding:
-                (ref,), _ = ray.wait(list(outstanding), num_returns=1)
-                spec, attempt = outstanding.pop(ref)
-                paths = run.paths(spec)
-                report, node = _outcome(ref, spec, paths)
-                if node is not None:
-                    nodes[spec.spec_id] = node
-                    run.update_meta(nodes=nodes)
-                # Losing a node is the fleet's fault, not the job's: it gets one retry elsewhere
-                # even without --retries.
-                lost = node is None and report.status == "crashed"
-                if retry_due(report, attempt, max(retries, 1) if lost else retries):
-                    progress.console.print(
-                        f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}"
-                    )
-                    submit(spec, attempt + 1)
-                    continue
-                progress.advance(overall)
-                where = f"  [dim]{escape(_where(node))}[/]" if node else ""
-                progress.console.print(line(spec, report, paths.log) + where)
-                if report.status != "ok":
-                    result.failed.append((spec, report))
-        except KeyboardInterrupt:
-            result.interrupted = True
-            _cancel(ray, list(outstanding))
-            started = [s for s, _ in outstanding.values() if run.paths(s).log.exists()]
-            queued = [s for s, _ in outstanding.values() if not run.paths(s).log.exists()]
-            record_interrupt(run, started, queued)
-    return result
 
 
 def _where(node: dict[str, Any]) -> str:
@@ -235,9 +249,3 @@ def _cancel(ray: Any, refs: list[Any], grace: float = 10.0) -> None:
     _, left = ray.wait(refs, num_returns=len(refs), timeout=grace) if refs else ([], [])
     for ref in left:
         ray.cancel(ref, force=True)
-
-
-def read_previous(run: RunDir, spec: JobSpec) -> RunReport | None:
-    from orchestrator.collect import read_report
-
-    return read_report(run.paths(spec).report)[0]

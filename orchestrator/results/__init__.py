@@ -1,7 +1,7 @@
 """Results of a run: tidy metrics, tables, winner verdicts, parity evidence, plots, report.html.
 
-    render_run(run_dir)  -> writes everything below into run_dir, returns the paths
-    summarize(run_dir)   -> one line for the terminal
+    render_run(run_dir)  -> writes everything below into run_dir; returns the paths written and the
+                            one-line summary for the terminal (every verdict computed once)
 
     run_dir/metrics.csv, metrics.parquet   one row per job x epoch (tidy.metrics_frame)
     run_dir/tables/*.md, *.csv             results_<task>, winner, parity
@@ -14,17 +14,28 @@ Every file is written atomically. metrics.csv and the tables are byte-for-byte r
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.results import stats
-from orchestrator.results._io import write_text_atomic
 from orchestrator.results.html import render_html
 from orchestrator.results.parity import parity_rows, parity_table
 from orchestrator.results.plots import render_plots
 from orchestrator.results.tables import WinnerRow, build_tables
 from orchestrator.results.tidy import RunData, final_frame, load_run, metrics_frame, write_metrics
+from schemas.common import write_text_atomic
 
-__all__ = ["load_run", "metrics_frame", "render_run", "summarize", "summary_line"]
+__all__ = ["Rendered", "load_run", "metrics_frame", "render_run", "summary_line"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    paths: list[Path]  # every file written
+    summary: str  # '12 jobs: 11 ok, 1 crashed; classification: time winner pytorch (0.71x), ...'
+
+    @property
+    def report(self) -> Path:
+        return next(p for p in self.paths if p.name == "report.html")
 
 
 def _status_counts(run: RunData) -> str:
@@ -60,15 +71,9 @@ def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
     return "; ".join(parts)
 
 
-def summarize(run_dir: Path, n_boot: int = stats.N_BOOT) -> str:
-    run = load_run(Path(run_dir))
-    _, rows = build_tables(final_frame(metrics_frame(run)), n_boot=n_boot)
-    return summary_line(run, rows)
-
-
-def render_run(run_dir: Path, n_boot: int = stats.N_BOOT, plots: bool = True) -> list[Path]:
-    """Write metrics, tables, plots and report.html into `run_dir`; return the written paths.
-    `plots=False` skips the figures (the slow part) in the files and the page."""
+def render_run(run_dir: Path, n_boot: int = stats.N_BOOT, plots: bool = True) -> Rendered:
+    """Write metrics, tables, plots and report.html into `run_dir`; return the written paths and the
+    summary line. `plots=False` skips the figures (the slow part) in the files and the page."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     metrics = metrics_frame(run)
@@ -84,6 +89,7 @@ def render_run(run_dir: Path, n_boot: int = stats.N_BOOT, plots: bool = True) ->
     figures = render_plots(metrics, run_dir / "plots") if plots else []
     written += [path for plot in figures for path in plot.paths]
 
-    page = render_html(run, summary_line(run, rows), tables, ptable, prows, figures)
+    summary = summary_line(run, rows)
+    page = render_html(run, summary, tables, ptable, prows, figures)
     written.append(write_text_atomic(run_dir / "report.html", page))
-    return written
+    return Rendered(written, summary)

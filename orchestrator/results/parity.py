@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
 from orchestrator.results.tidy import Job, RunData
-from runners.fairness import FIRST_STEPS
+from schemas.common import FIRST_STEPS
 
 # Same init, same data, same batch order: float32 reduction order is the only difference left.
 INITIAL_LOSS_RTOL = 1e-5

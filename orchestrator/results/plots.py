@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from orchestrator.results._io import write_bytes_atomic
+from schemas.common import write_bytes_atomic
 
 # (file suffix, column, y label template, title part)
 FIGURES: tuple[tuple[str, str, str, str], ...] = (

@@ -13,7 +13,8 @@ import pandas as pd
 
 from orchestrator.results import stats
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv, fmt_spread
-from orchestrator.results.tidy import METRIC_FOR_TASK, finite
+from orchestrator.results.tidy import finite
+from schemas.datasets import METRIC_FOR_TASK
 
 # (column in the per-job frame, display label); "{metric}" is filled in per task.
 QUANTITIES: tuple[tuple[str, str], ...] = (

@@ -17,8 +17,12 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from orchestrator.results._io import write_bytes_atomic
+from orchestrator.collect import MAX_REPORT_BYTES, judge
+from orchestrator.rundir import RunDir
 from schemas import JobSpec, RunReport
+from schemas.common import write_bytes_atomic
+from schemas.datasets import METRIC_FOR_TASK
+from schemas.errors import first_error
 
 # Order of the columns in metrics.csv; a test pins it, so consumers can rely on it.
 COLUMNS: tuple[str, ...] = (
@@ -54,8 +58,6 @@ COLUMNS: tuple[str, ...] = (
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
 SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
-METRIC_FOR_TASK = {"classification": "accuracy", "regression": "mse"}
-TASK_FOR_METRIC = {v: k for k, v in METRIC_FOR_TASK.items()}
 
 
 @dataclass(frozen=True)
@@ -107,16 +109,6 @@ class RunData:
         return state if isinstance(state, str) else "unknown"
 
 
-def _first_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return str(exc)
-    first = errors[0]
-    loc = ".".join(str(part) for part in first.get("loc", ()))
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{loc or '<root>'}: {first.get('msg', '')}{more}"
-
-
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
         return json.loads(path.read_text(encoding="utf-8")), None
@@ -124,8 +116,8 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _load_meta(run_dir: Path, problems: list[str]) -> dict[str, Any]:
-    path = run_dir / "run.json"
+def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:
+    path = run.meta_path
     if not path.exists():
         problems.append("run.json is missing")
         return {}
@@ -149,7 +141,7 @@ def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _load_job(spec_path: Path, reports_dir: Path) -> Job:
+def _load_job(spec_path: Path, report_path: Path) -> Job:
     spec_id = spec_path.stem
     raw, err = _read_json(spec_path)
     raw_fw, raw_task = _raw_identity(raw)
@@ -158,56 +150,39 @@ def _load_job(spec_path: Path, reports_dir: Path) -> Job:
     try:
         spec = JobSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
-        reason = f"spec failed validation: {_first_error(exc)}"
+        reason = f"spec failed validation: {first_error(exc)}"
         return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task)
 
-    report_path = reports_dir / f"{spec_id}.json"
     if not report_path.exists():
         return Job(spec_id, spec, None, "crashed", "no report was written")
+    if report_path.stat().st_size > MAX_REPORT_BYTES:
+        return Job(spec_id, spec, None, "crashed", f"report is over the {MAX_REPORT_BYTES}-byte cap")
     _, err = _read_json(report_path)
     if err is not None:
         return Job(spec_id, spec, None, "crashed", f"report unreadable: {err}")
     try:
         report = RunReport.model_validate_json(report_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
-        return Job(spec_id, spec, None, "crashed", f"report failed validation: {_first_error(exc)}")
+        return Job(spec_id, spec, None, "crashed", f"report failed validation: {first_error(exc)}")
 
-    if report.spec_id != spec_id:
-        reason = f"report is for spec {report.spec_id!r}, not {spec_id!r}"
-        return Job(spec_id, spec, None, "crashed", reason)
-    if report.framework != spec.framework:
-        reason = f"report framework {report.framework!r} != spec framework {spec.framework!r}"
-        return Job(spec_id, spec, None, "crashed", reason)
-    if report.status == "ok" and report.exit_code not in (None, 0):
-        # Success needs both the report and the process to agree (design: "record both").
-        return Job(spec_id, spec, report, "crashed", f"report says ok but exit code {report.exit_code}")
-    reason = ""
-    if report.status != "ok":
-        if report.error is not None:
-            reason = f"{report.error.type}: {report.error.message}"
-        elif report.status == "diverged" and report.diverged_epoch is not None:
-            reason = f"diverged at epoch {report.diverged_epoch}"
-        else:
-            reason = report.status
-    return Job(spec_id, spec, report, report.status, reason)
+    verdict = judge(spec, report)
+    return Job(spec_id, spec, None if verdict.foreign else report, verdict.status, verdict.reason)
 
 
 def load_run(run_dir: Path) -> RunData:
     """Read run.json, every spec and its report. Never raises for bad files inside `run_dir`."""
-    run_dir = Path(run_dir)
+    run = RunDir(Path(run_dir))
     problems: list[str] = []
-    meta = _load_meta(run_dir, problems)
-    specs_dir, reports_dir = run_dir / "specs", run_dir / "reports"
-    spec_paths = sorted(specs_dir.glob("*.json")) if specs_dir.is_dir() else []
+    meta = _load_meta(run, problems)
+    spec_paths = run.spec_files()
     if not spec_paths:
         problems.append("no job specs found under specs/")
-    jobs = tuple(_load_job(path, reports_dir) for path in spec_paths)
+    jobs = tuple(_load_job(path, run.paths_for(path.stem).report) for path in spec_paths)
     known = {job.spec_id for job in jobs}
-    if reports_dir.is_dir():
-        for path in sorted(reports_dir.glob("*.json")):
-            if path.stem not in known:
-                problems.append(f"report without a spec ignored: {path.name}")
-    return RunData(run_dir=run_dir, meta=meta, jobs=jobs, problems=tuple(problems))
+    for path in run.report_files():
+        if path.stem not in known:
+            problems.append(f"report without a spec ignored: {path.name}")
+    return RunData(run_dir=run.root, meta=meta, jobs=jobs, problems=tuple(problems))
 
 
 def hardware_class(report: RunReport | None) -> str | None:

@@ -8,18 +8,17 @@ files, so a dead first mirror costs one timeout, not four.
 from __future__ import annotations
 
 import http.client
-import os
-import shutil
 import urllib.error
 import urllib.request
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from runners.datasets.errors import DatasetError
 from runners.datasets.idx import gunzip, read_verified, sha256_bytes
+from schemas.common import write_bytes_atomic
 
 DEFAULT_TIMEOUT_S = 20.0
+MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024  # the largest IDX .gz is ~10 MB; a server sending more is wrong
 _USER_AGENT = "bench-datasets/0.1 (python urllib)"  # some hosts refuse urllib's default agent
 
 
@@ -86,30 +85,29 @@ def fetch_verified(
 
 
 def _download(url: str, dest: Path, expected: str, timeout: float) -> None:
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
+    """Fetch into memory (an IDX .gz is at most ~30 MB), verify, then write atomically: the cache
+    never holds a partial or unverified file."""
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response, open(tmp, "xb") as fh:
-                shutil.copyfileobj(response, fh, 1 << 20)
-        except urllib.error.HTTPError as exc:
-            raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from exc
-        except urllib.error.URLError as exc:
-            raise _Unreachable(f"unreachable ({exc.reason})") from exc
-        except (OSError, http.client.HTTPException) as exc:  # includes read timeouts
-            raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from exc
-        raw = tmp.read_bytes()
-        try:
-            content = gunzip(raw, url)
-        except DatasetError as exc:  # an HTML error page or a cut transfer: another mirror may do
-            raise _MirrorFailed(f"not a valid .gz ({exc.__cause__})") from exc
-        got = sha256_bytes(content)
-        if got != expected:
-            # A mirror serving different bytes is not a transient fault: stop loudly.
-            raise DatasetError(
-                f"{url}: downloaded {dest.name} has decompressed sha256 {got}, expected {expected}; "
-                "refusing to use it"
-            )
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read(MAX_DOWNLOAD_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise _MirrorFailed(f"HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise _Unreachable(f"unreachable ({exc.reason})") from exc
+    except (OSError, http.client.HTTPException) as exc:  # includes read timeouts
+        raise _MirrorFailed(f"transfer failed ({type(exc).__name__}: {exc})") from exc
+    if len(raw) > MAX_DOWNLOAD_BYTES:
+        raise _MirrorFailed(f"sent more than {MAX_DOWNLOAD_BYTES} bytes; not one of the dataset's files")
+    try:
+        content = gunzip(raw, url)
+    except DatasetError as exc:  # an HTML error page or a cut transfer: another mirror may do
+        raise _MirrorFailed(f"not a valid .gz ({exc.__cause__})") from exc
+    got = sha256_bytes(content)
+    if got != expected:
+        # A mirror serving different bytes is not a transient fault: stop loudly.
+        raise DatasetError(
+            f"{url}: downloaded {dest.name} has decompressed sha256 {got}, expected {expected}; "
+            "refusing to use it"
+        )
+    write_bytes_atomic(dest, raw)

@@ -11,9 +11,8 @@ Layout (numpy .npz, no pickles):
 from __future__ import annotations
 
 import hashlib
+import io
 import json
-import os
-import uuid
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -24,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from runners.datasets.errors import DatasetError
+from schemas.common import write_bytes_atomic
 from schemas.datasets import CATALOG
 
 ARRAY_KEYS = ("x_train", "y_train", "x_val", "y_val")
@@ -124,17 +124,10 @@ def load(path: Path) -> Arrays:
 
 
 def write_atomic(path: Path, arrays: Mapping[str, np.ndarray], meta: dict[str, Any]) -> None:
-    """Write the .npz under a temporary name in the same folder, then rename: readers (and
-    concurrent preparers) see either no file or a complete one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    """Write the .npz atomically: readers (and concurrent preparers) see either no file or a
+    complete one."""
     payload: dict[str, Any] = {k: arrays[k] for k in ARRAY_KEYS}
     payload["meta"] = np.array(json.dumps(meta, sort_keys=True))
-    try:
-        with open(tmp, "xb") as fh:
-            np.savez(fh, **payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    np.savez(buffer, **payload)
+    write_bytes_atomic(path, buffer.getvalue())

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from runners.datasets import Arrays
-from runners.fairness import FIRST_STEPS
+from schemas.common import FIRST_STEPS
 from schemas.job import Adam, JobSpec
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}

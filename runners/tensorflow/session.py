@@ -22,7 +22,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import FIRST_STEPS  # noqa: E402
+from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
 

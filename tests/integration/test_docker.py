@@ -171,7 +171,7 @@ def test_past_deadline_is_timeout_and_nothing_is_left(backend, client, data_dir,
     assert leftovers(client, backend) == []
 
 
-def test_leftovers_of_a_dead_run_are_removed_at_start(client, images):
+def test_sweep_removes_the_leftovers_of_a_dead_run(client, images):
     """A container whose owner on this host is gone is removed; one whose owner lives is kept, even
     stopped (a concurrent Ray task may still be reading it)."""
     host = platform.node() or "host"  # what the backend labels its containers with
@@ -184,7 +184,9 @@ def test_leftovers_of_a_dead_run_are_removed_at_start(client, images):
         labels={"bench.run": "live-run", "bench.host": host, "bench.pid": str(os.getpid())},
     )
     try:
-        DockerBackend(client=client, log=lambda _: None)
+        backend = DockerBackend(client=client, log=lambda _: None)
+        assert client.api.containers(all=True, filters={"id": stale.id}) != []  # only an explicit sweep
+        assert backend.sweep_leftovers() >= 1
         assert client.api.containers(all=True, filters={"id": stale.id}) == []
         assert client.api.containers(all=True, filters={"id": alive.id}) != []
     finally:

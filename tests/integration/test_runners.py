@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from runners import FRAMEWORKS
 from schemas import JobSpec
 from tests.jobs import make_spec, spec_dict
 
 pytestmark = pytest.mark.frameworks
-FRAMEWORKS = ("pytorch", "tensorflow")
 
 
 def rel(a: float, b: float) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import execute
+from orchestrator import devices, envs
 from orchestrator.backends import docker_images, select_backend
 from orchestrator.backends.docker import (
     CONTAINER_UID,
@@ -171,9 +171,9 @@ def test_source_hash_sees_every_runner_file(tmp_path, monkeypatch):
 
 
 def test_cuda_variant_pins():
-    assert docker_images.requirements_file("tensorflow", "cuda").name == "requirements-cuda.txt"
-    assert docker_images.requirements_file("tensorflow", "cpu").name == "requirements.txt"
-    assert docker_images.requirements_file("pytorch", "cuda").name == "requirements.txt"
+    assert envs.requirements_file("tensorflow", "cuda").name == "requirements-cuda.txt"
+    assert envs.requirements_file("tensorflow", "cpu").name == "requirements.txt"
+    assert envs.requirements_file("pytorch", "cuda").name == "requirements.txt"
 
 
 def pins(path: Path) -> list[str]:
@@ -184,8 +184,8 @@ def pins(path: Path) -> list[str]:
 
 def test_cuda_pins_match_the_cpu_pins():
     """Only the TensorFlow distribution differs between the variants: same versions everywhere."""
-    cpu = pins(docker_images.requirements_file("tensorflow", "cpu"))
-    cuda = pins(docker_images.requirements_file("tensorflow", "cuda"))
+    cpu = pins(envs.requirements_file("tensorflow", "cpu"))
+    cuda = pins(envs.requirements_file("tensorflow", "cuda"))
     assert [p.replace("tensorflow-cpu==", "tensorflow[and-cuda]==") for p in cpu] == cuda
 
 
@@ -242,7 +242,7 @@ def test_explicit_docker_without_engine_is_one_line(no_engine):
 
 
 def test_gpu_ids_without_gpu_fail_before_any_job(tmp_path, monkeypatch):
-    monkeypatch.setattr(execute, "visible_gpus", lambda: [])
+    monkeypatch.setattr(devices, "visible_gpus", lambda: [])
     out = tmp_path / "run"
     result = CliRunner().invoke(
         app,
@@ -255,10 +255,12 @@ def test_gpu_ids_without_gpu_fail_before_any_job(tmp_path, monkeypatch):
 
 
 def test_gpu_id_that_is_not_there(monkeypatch):
-    monkeypatch.setattr(execute, "visible_gpus", lambda: [0])
-    with pytest.raises(execute.planning.PlanError, match="GPU 3 is not present"):
-        execute.resolve_device("0,3", print)
-    assert execute.resolve_device("0", print).gpu_ids == (0,)
+    monkeypatch.setattr(devices, "visible_gpus", lambda: [0])
+    with pytest.raises(devices.DeviceError, match="GPU 3 is not present"):
+        devices.resolve_device("0,3")
+    assert devices.resolve_device("0")[0].gpu_ids == (0,)
+    with pytest.raises(devices.DeviceError, match="must be all, none or a list"):
+        devices.resolve_device("0,x")
 
 
 def test_images_commands_without_engine(no_engine):

@@ -1,4 +1,4 @@
-"""report.html (escaping, self-containment), plots, render_run and summarize."""
+"""report.html (escaping, self-containment), plots, render_run and its summary line."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.results import render_run, summarize
+from orchestrator.results import render_run
 from orchestrator.results.html import el, esc
 from tests.unit._factories import make_report, make_spec, paper_run, write_run
 
@@ -19,7 +19,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     """A full two-task run with plots, rendered once for the tests below."""
     root = paper_run(tmp_path_factory.mktemp("run"), repeats=5, epochs=4)
-    return root, render_run(root, n_boot=FAST)
+    return root, render_run(root, n_boot=FAST).paths
 
 
 def test_render_run_writes_every_file(rendered: tuple[Path, list[Path]]) -> None:
@@ -99,7 +99,7 @@ def test_summarize(tmp_path: Path) -> None:
     root = paper_run(tmp_path, repeats=5, epochs=3)
     extra = make_spec("tensorflow", repeat=9, epochs=3)
     root = write_run(root, [(extra, None)])
-    line = summarize(root, n_boot=FAST)
+    line = render_run(root, n_boot=FAST, plots=False).summary
     assert re.fullmatch(
         r"21 jobs: 20 ok, 1 crashed; "
         r"classification: time winner pytorch \(0\.7\dx\), epoch time winner pytorch \(0\.7\dx\), "

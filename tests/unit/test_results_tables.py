@@ -75,12 +75,12 @@ def test_all_jobs_failed(tmp_path: Path) -> None:
     md = tables_for(root)
     assert "| pytorch | 0 / 3 | — | — |" in md["results_classification"]
     assert "not enough repeats (n=0 vs 0; need 5)" in md["winner"]
-    paths = render_run(root, n_boot=FAST, plots=False)
+    paths = render_run(root, n_boot=FAST, plots=False).paths
     assert all(p.exists() for p in paths)
 
 
 def test_no_jobs_at_all(tmp_path: Path) -> None:
-    paths = render_run(tmp_path, n_boot=FAST, plots=False)
+    paths = render_run(tmp_path, n_boot=FAST, plots=False).paths
     names = sorted(p.name for p in paths)
     assert "winner.md" in names and "parity.md" in names and "report.html" in names
     assert "_No rows._" in (tmp_path / "tables" / "winner.md").read_text()

@@ -67,7 +67,7 @@ def test_bad_and_missing_reports_become_crashed_rows(tmp_path: Path) -> None:
     assert reasons[specs[1].spec_id].startswith("report unreadable: JSONDecodeError")
     assert reasons[specs[2].spec_id].startswith("report failed validation:")
     assert "report is for spec" in reasons[specs[3].spec_id]
-    assert reasons[specs[4].spec_id] == "report says ok but exit code 137"
+    assert reasons[specs[4].spec_id] == "report says ok but the runner exited with code 137"
     broken = by_id["broken"]
     assert broken.status == "crashed" and broken.reason.startswith("spec failed validation")
     assert (broken.framework, broken.task) == ("pytorch", "regression")

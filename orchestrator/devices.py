@@ -1,0 +1,66 @@
+"""What `--gpus` means on this machine: the NVIDIA GPUs visible here, asked once per run.
+
+The local executor resolves `--gpus` with `resolve_device`; the Ray executor asks the cluster instead
+(executors/ray_cluster.py). Either way the run gets exactly one resolved `Device`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from schemas.job import Device
+
+
+class DeviceError(ValueError):
+    """--gpus names devices this host does not have; the message is one line."""
+
+
+def visible_gpus() -> list[int]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    # "GPU 0: NVIDIA H100 ... (UUID: GPU-...)": the index nvidia-smi and device requests use.
+    return [int(line[4:].split(":", 1)[0]) for line in out.splitlines() if line.startswith("GPU ")]
+
+
+def parse_gpu_ids(gpus: str) -> tuple[int, ...]:
+    try:
+        ids = tuple(int(x) for x in gpus.split(","))
+    except ValueError:
+        raise DeviceError(f"--gpus must be all, none or a list like 0,1; got {gpus!r}") from None
+    if any(i < 0 or i > 1023 for i in ids) or len(set(ids)) != len(ids):
+        raise DeviceError(f"--gpus {gpus}: ids must be distinct numbers between 0 and 1023")
+    return ids
+
+
+def resolve_device(gpus: str) -> tuple[Device, str]:
+    """(the device every job of the run gets, a note for the user or '')."""
+    if gpus == "none":
+        return Device(kind="cpu"), ""
+    if gpus == "all":
+        found = visible_gpus()
+        if not found:
+            return Device(kind="cpu"), "--gpus all: no NVIDIA GPU visible (nvidia-smi), running on the CPU"
+        return Device(kind="gpu", gpu_ids=tuple(found)), ""
+    ids = parse_gpu_ids(gpus)
+    # Explicit ids are a promise: fail before any job, in one line, instead of N failed jobs.
+    found = visible_gpus()
+    if not found:
+        why = "nvidia-smi lists none" if shutil.which("nvidia-smi") else "no nvidia-smi: no NVIDIA driver"
+        raise DeviceError(f"--gpus {gpus}: no NVIDIA GPU on this host ({why}); use --gpus none")
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise DeviceError(
+            f"--gpus {gpus}: GPU {','.join(map(str, missing))} is not present (this host has "
+            f"{','.join(map(str, found))})"
+        )
+    return Device(kind="gpu", gpu_ids=ids), ""
+
+
+def variant_for(device: Device) -> str:
+    """The runner image variant a device needs."""
+    return "cuda" if device.kind == "gpu" else "cpu"
