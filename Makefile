@@ -16,9 +16,11 @@ VARIANT ?= cpu
 IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-.PHONY: help setup dev runners data bench quick test test-unit lint schemas clean base-image images
+.PHONY: help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
 
 help:
+	@echo "make setup   what bench and test need: Debian's Fashion-MNIST via apt when missing (root or"
+	@echo "             passwordless sudo; else it says what to run), the dev/tensorflow/pytorch venvs, data"
 	@echo "make bench   run the paper suite end to end (venv backend, both frameworks, 5 repeats)"
 	@echo "make quick   the same outputs from a small, fast run (< 3 min)"
 	@echo "make test    build the environments it needs and run every test"
@@ -43,7 +45,12 @@ data: dev
 	$(DEV)/bin/bench datasets fetch petrol
 	$(DEV)/bin/bench datasets fetch mnist-5k
 
-setup: dev runners data
+# Debian's Fashion-MNIST, the suite's offline stand-in for MNIST, when it is missing and apt is usable;
+# otherwise the script says what to run and setup goes on (the suite then falls back to mnist-5k).
+system-data:
+	@bash tools/fashion-mnist.sh
+
+setup: system-data dev runners data
 
 bench: setup
 	$(DEV)/bin/bench orchestrate $(ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from orchestrator.commands import datasets, images, orchestrate, report, runners, schema
+from orchestrator.signals import install_interrupt_handlers
 
 app = typer.Typer(
     help="Fair, isolated, statistically gated training benchmarks (TensorFlow/Keras vs PyTorch).",
@@ -12,6 +13,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _main() -> None:
+    # Before any command: whatever signal dispositions bench inherited (SIGINT ignored under
+    # `nohup ... &`), Ctrl-C and SIGTERM take every command's clean KeyboardInterrupt path.
+    install_interrupt_handlers()
+
+
 app.command()(orchestrate.orchestrate)
 app.command()(report.report)
 app.command()(schema.schema)

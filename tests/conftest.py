@@ -1,6 +1,46 @@
 import os
+from collections.abc import Callable
 
 import pytest
+
+# System parts a test may need that pip cannot install, each with a check that returns why it is
+# missing (None when present). `make setup` installs what it can (tools/fashion-mnist.sh); where it
+# cannot, the test skips with the reason, except in CI, where a skip would hide a broken machine.
+# Add a part here and mark its tests `@pytest.mark.system("NAME")`.
+
+
+def _fashion_mnist() -> str | None:
+    from runners.datasets.sources_idx import FASHION_MNIST_SYSTEM_DIRS, FILES
+
+    system = FASHION_MNIST_SYSTEM_DIRS[0]
+    if all((system / f).is_file() for f in FILES):
+        return None
+    return (
+        f"Debian's Fashion-MNIST is not installed under {system}/: `make setup` installs it where apt "
+        "is usable, else run `sudo apt-get install dataset-fashion-mnist`"
+    )
+
+
+SYSTEM_PARTS: dict[str, Callable[[], str | None]] = {"fashion-mnist": _fashion_mnist}
+
+
+def system_required() -> str | None:
+    """The setting that forbids system tests to skip, or None. CI=true is what CI services set."""
+    if os.environ.get("BENCH_REQUIRE_SYSTEM") == "1":
+        return "BENCH_REQUIRE_SYSTEM=1"
+    if os.environ.get("CI", "").lower() in ("true", "1"):
+        return f"CI={os.environ['CI']}"
+    return None
+
+
+def _required_by(item: pytest.Item) -> str | None:
+    """Why a skip of this test would be a failure, or None. Docker keeps its own switch
+    (BENCH_REQUIRE_DOCKER=1, set by .ci/run after it has started an engine and built the images)."""
+    if item.get_closest_marker("docker") is not None and os.environ.get("BENCH_REQUIRE_DOCKER") == "1":
+        return "BENCH_REQUIRE_DOCKER=1, so this docker test may not skip"
+    if item.get_closest_marker("system") is not None and (setting := system_required()):
+        return f"{setting}, so this test of a system part may not skip"
+    return None
 
 
 @pytest.fixture(autouse=True)
@@ -18,18 +58,24 @@ def _venv_backend_unless_docker(request: pytest.FixtureRequest, monkeypatch: pyt
         monkeypatch.setenv("BENCH_BACKEND", "venv")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    for marker in item.iter_markers("system"):
+        (name,) = marker.args
+        if name not in SYSTEM_PARTS:
+            pytest.fail(
+                f"unknown system part {name!r}; known: {', '.join(sorted(SYSTEM_PARTS))}", pytrace=False
+            )
+        if (missing := SYSTEM_PARTS[name]()) is not None:
+            pytest.skip(missing)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
-    """With BENCH_REQUIRE_DOCKER=1 (CI sets it) a docker test that would skip fails instead: a CI
-    without an engine must not pass by skipping the very tests that need one."""
+    """A docker or system test that would skip fails instead where it is required (CI): a CI
+    without an engine or a dataset must not pass by skipping the very tests that need them."""
     outcome = yield
     report = outcome.get_result()
-    if (
-        report.skipped
-        and os.environ.get("BENCH_REQUIRE_DOCKER") == "1"
-        and item.get_closest_marker("docker") is not None
-        and not hasattr(report, "wasxfail")
-    ):
+    if report.skipped and not hasattr(report, "wasxfail") and (required := _required_by(item)):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
-        report.longrepr = f"BENCH_REQUIRE_DOCKER=1, so this docker test may not skip; it would have: {reason}"
+        report.longrepr = f"{required}; it would have: {reason}"

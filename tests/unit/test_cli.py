@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -123,3 +128,27 @@ def test_orchestrate_refuses_to_overwrite_a_run(tmp_path):
     result = invoke("orchestrate", "--suite", FAKE_SUITE, "--out", out)
     assert result.exit_code == 2
     assert "holds a run of a different suite" in result.output
+
+
+def test_ctrl_c_works_even_when_bench_inherits_sigint_ignored(tmp_path):
+    """`nohup make test > log 2>&1 &` starts bench with SIGINT ignored, so Python installs no
+    KeyboardInterrupt handler; bench installs its own (orchestrator/signals.py) and still exits 130."""
+    out = tmp_path / "run"
+    env = {**os.environ, "BENCH_FAKE_FAULT": "hang", "BENCH_FAKE_FAULT_REPEAT": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "orchestrate", "--suite", str(FAKE_SUITE), "--out", str(out),
+         "--tasks", "regression", "--repeats", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(out.glob("logs/*.log")):  # the job has started
+            time.sleep(0.1)
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        proc.kill()  # a no-op when it exited; otherwise (the failure) no bench is left behind
+    assert proc.returncode == 130, output
+    assert json.loads((out / "run.json").read_text())["state"] == "interrupted"
