@@ -51,9 +51,7 @@ def venv_python(framework: str) -> Path:
 def is_current(framework: str) -> bool:
     stamp = venv_root() / framework / STAMP
     return (
-        venv_python(framework).exists()
-        and stamp.exists()
-        and stamp.read_text().strip() == _stamp(framework)
+        venv_python(framework).exists() and stamp.exists() and stamp.read_text().strip() == _stamp(framework)
     )
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from schemas.common import ROOT
 from schemas.errors import describe
-from schemas.job import Device, JobSpec, Threads, Timeouts, Workload
+from schemas.job import MAX_THREADS, Device, JobSpec, Threads, Timeouts, TrainingSettings, Workload
+from schemas.parse import ParseError, load_toml
 from schemas.suite import Suite, SuiteTask
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SUITE = ROOT / "suites" / "paper.toml"
 
 # --quick: the same outputs, small enough for a few minutes on 2 cores (5 repeats kept: the
@@ -33,16 +33,16 @@ class PlanError(ValueError):
 
 
 def load_suite(path: Path) -> Suite:
+    """The suite in `path`, checked as far as planning goes: every task on every dataset it lists,
+    the threads and the timeouts, so nothing found later can leave a half-made run directory."""
     try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise PlanError(f"cannot read suite {path}: {exc.strerror}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: not valid TOML: {exc}") from None
-    try:
-        return Suite.model_validate(raw)
-    except ValidationError as exc:
-        raise PlanError(f"invalid suite {describe(exc, str(path))}") from None
+        raw = load_toml(path, "suite")
+    except ParseError as exc:
+        raise PlanError(str(exc)) from None
+    source = f"invalid suite {path}"
+    suite = _built(Suite, source, raw)
+    _check_plannable(suite, source)
+    return suite
 
 
 def apply_options(
@@ -53,48 +53,62 @@ def apply_options(
     epochs: int | None = None,
     quick: bool = False,
 ) -> Suite:
-    """Narrow or shrink a suite from command-line options; the result is what the run records."""
-    update: dict[str, object] = {}
-    if frameworks:
-        update["frameworks"] = list(frameworks)
-    if repeats is not None:
-        update["repeats"] = repeats
-    chosen = list(suite.tasks)
+    """Narrow or shrink a suite from command-line options; the result is what the run records.
+    Each option is applied and checked on its own, so an error names the option that caused it."""
     if tasks:
-        unknown = sorted(set(tasks) - {t.name for t in chosen})
+        names = [t.name for t in suite.tasks]
+        unknown = sorted(set(tasks) - set(names))
         if unknown:
-            raise PlanError(f"unknown task(s) {unknown}; this suite has {[t.name for t in chosen]}")
-        chosen = [t for t in chosen if t.name in tasks]
-    new_tasks = []
-    for task in chosen:
-        changes: dict[str, object] = {}
-        if quick:
-            changes["epochs"] = min(task.epochs, QUICK_MAX_EPOCHS)
-            if task.task == "classification":
-                changes["datasets"] = list(QUICK_CLASSIFICATION_DATASETS)
-                changes["max_train_samples"] = QUICK_MAX_TRAIN_SAMPLES
-        if epochs is not None:
-            changes["epochs"] = epochs
-        new_tasks.append(_revalidate(SuiteTask, task, changes))
-    update["tasks"] = new_tasks
-    return _revalidate(Suite, suite, update)
+            raise PlanError(f"unknown task(s) {unknown}; this suite has {names}")
+        suite = _option(suite, "--tasks", tasks=[t for t in _dump(suite)["tasks"] if t["name"] in tasks])
+    if frameworks:
+        suite = _option(suite, "--frameworks", frameworks=list(frameworks))
+    if repeats is not None:
+        suite = _option(suite, "--repeats", repeats=repeats)
+    if quick:
+        suite = _option(suite, "--quick", tasks=[_quick(t) for t in _dump(suite)["tasks"]])
+    if epochs is not None:
+        suite = _option(
+            suite, "--epochs-override", tasks=[{**t, "epochs": epochs} for t in _dump(suite)["tasks"]]
+        )
+    return suite
 
 
-def _plain(value: object) -> object:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _quick(task: dict[str, Any]) -> dict[str, Any]:
+    changes: dict[str, Any] = {"epochs": min(task["epochs"], QUICK_MAX_EPOCHS)}
+    if task["task"] == "classification":
+        changes |= {
+            "datasets": list(QUICK_CLASSIFICATION_DATASETS),
+            "max_train_samples": QUICK_MAX_TRAIN_SAMPLES,
+        }
+    return {**task, **changes}
 
 
-def _revalidate(model: type[M], obj: BaseModel, changes: dict[str, object]) -> M:
-    """model_copy(update=) skips validation; options must pass the same checks as the file."""
-    data = {**obj.model_dump(mode="json"), **{k: _plain(v) for k, v in changes.items()}}
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise PlanError(f"invalid option: {describe(exc, 'command line')}") from None
+def _dump(suite: Suite) -> dict[str, Any]:
+    return suite.model_dump(mode="json")
+
+
+def _option(suite: Suite, option: str, **changes: object) -> Suite:
+    """model_copy(update=) skips validation; options must pass the same checks as the file. One
+    error is enough: an option changes every task alike, so the others would repeat it."""
+    source = f"invalid option {option}"
+    changed = _built(Suite, source, {**_dump(suite), **changes}, limit=1)
+    _check_plannable(changed, source)
+    return changed
+
+
+def _check_plannable(suite: Suite, source: str) -> None:
+    """Build every job this suite could plan into, on each dataset a task lists. The schema already
+    checks each rule (a suite that validated cannot fail here); this keeps `plan` unable to fail
+    even where a rule is one day added to JobSpec and forgotten in Suite."""
+    threads = resolve_threads(suite, source)
+    for i, task in enumerate(suite.tasks):
+        for dataset in task.datasets:
+            where = f"{source}: tasks[{i}] on {dataset}"
+            workload = _workload(task, dataset, where)
+            for repeat in sorted({0, suite.repeats - 1}):  # the seeds run from first to last
+                for framework in suite.frameworks:
+                    _spec(suite, framework, workload, repeat, Device(), threads, where)
 
 
 @dataclass(frozen=True)
@@ -124,47 +138,51 @@ def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str,
     return choices
 
 
-def resolve_threads(suite: Suite) -> Threads:
-    intra = os.cpu_count() or 1 if suite.intra_op_threads == "auto" else suite.intra_op_threads
-    return Threads(intra_op=int(intra), inter_op=suite.inter_op_threads)
+def resolve_threads(suite: Suite, source: str = "suite") -> Threads:
+    # "auto" on a machine with more cores than a job may ask for: the most it may.
+    auto = min(os.cpu_count() or 1, MAX_THREADS)
+    intra = auto if suite.intra_op_threads == "auto" else suite.intra_op_threads
+    return _built(Threads, f"{source}: threads", {"intra_op": intra, "inter_op": suite.inter_op_threads})
 
 
 def plan(suite: Suite, datasets: dict[str, DatasetChoice], device: Device) -> list[JobSpec]:
     """Repeat-major and framework-interleaved (A B A B ...), so slow drift of the machine (heat,
-    other load) spreads over all frameworks instead of landing on one."""
+    other load) spreads over all frameworks instead of landing on one. Raises only PlanError, and
+    not even that for a suite from `load_suite` / `apply_options` (they ran the same checks)."""
     threads = resolve_threads(suite)
     specs = []
     for repeat in range(suite.repeats):
         for task in suite.tasks:
-            workload = _workload(task, datasets[task.name].used)
+            where = f"suite: task {task.name} on {datasets[task.name].used}"
+            workload = _workload(task, datasets[task.name].used, where)
             for framework in suite.frameworks:
-                specs.append(
-                    JobSpec(
-                        framework=framework,
-                        workload=workload,
-                        seed=suite.seed + repeat,
-                        repeat=repeat,
-                        device=device,
-                        threads=threads,
-                        timeouts=Timeouts(job_seconds=suite.job_timeout_seconds),
-                    )
-                )
+                specs.append(_spec(suite, framework, workload, repeat, device, threads, where))
     return specs
 
 
-def _workload(task: SuiteTask, dataset: str) -> Workload:
+def _workload(task: SuiteTask, dataset: str, source: str) -> Workload:
+    # The settings are declared once (TrainingSettings) and so are copied as a whole, never by name.
+    settings = {name: getattr(task, name) for name in TrainingSettings.model_fields}
+    return _built(Workload, source, {"task": task.task, "dataset": dataset, "loss": task.loss, **settings})
+
+
+def _spec(
+    suite: Suite,
+    framework: str,
+    workload: Workload,
+    repeat: int,
+    device: Device,
+    threads: Threads,
+    source: str,
+) -> JobSpec:
+    timeouts = _built(Timeouts, source, {"job_seconds": suite.job_timeout_seconds})
+    fields = {"framework": framework, "workload": workload, "seed": suite.seed + repeat, "repeat": repeat,
+              "device": device, "threads": threads, "timeouts": timeouts}  # fmt: skip
+    return _built(JobSpec, source, fields)
+
+
+def _built(model: type[M], source: str, data: object, limit: int = 5) -> M:
     try:
-        return Workload(
-            task=task.task,
-            dataset=dataset,  # type: ignore[arg-type]
-            layers=task.layers,
-            loss=task.loss,  # type: ignore[arg-type]
-            optimizer=task.optimizer,
-            batch_size=task.batch_size,
-            epochs=task.epochs,
-            init=task.init,
-            max_train_samples=task.max_train_samples,
-            max_val_samples=task.max_val_samples,
-        )
+        return model.model_validate(data)
     except ValidationError as exc:
-        raise PlanError(f"task {task.name} on {dataset}: {describe(exc, 'suite')}") from None
+        raise PlanError(describe(exc, source, limit)) from None

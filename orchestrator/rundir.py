@@ -31,6 +31,7 @@ from orchestrator.backends.base import JobPaths
 from runners.environment import cpu_model
 from schemas.common import write_text_atomic
 from schemas.job import JobSpec
+from schemas.parse import ParseError, load_json_bytes
 from schemas.suite import Suite
 
 # framework-dataset-hash (JobSpec.spec_id); anything else in run.json's plan is not ours to open
@@ -100,9 +101,11 @@ class RunDir:
         if not run.meta_path.is_file():
             raise RunDirError(f"{root} is not a run directory (no run.json)")
         try:
-            meta = json.loads(run.meta_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise RunDirError(f"{run.meta_path} is unreadable ({exc}); cannot resume") from None
+            meta = load_json_bytes(run.meta_path.read_bytes(), str(run.meta_path))
+        except OSError as exc:
+            raise RunDirError(f"{run.meta_path} is unreadable ({exc.strerror}); cannot resume") from None
+        except ParseError as exc:
+            raise RunDirError(f"{exc}; cannot resume") from None
         if not isinstance(meta, dict):
             raise RunDirError(f"{run.meta_path} is not a JSON object; cannot resume")
         return run
@@ -165,7 +168,16 @@ class RunDir:
             ) from None
 
     def meta(self) -> dict[str, Any]:
-        return json.loads(self.meta_path.read_text()) if self.meta_path.exists() else {}
+        """run.json's fields; {} before the run has one. Raises RunDirError for a damaged one."""
+        if not self.meta_path.exists():
+            return {}
+        try:
+            meta = load_json_bytes(self.meta_path.read_bytes(), str(self.meta_path))
+        except ParseError as exc:
+            raise RunDirError(str(exc)) from None
+        if not isinstance(meta, dict):
+            raise RunDirError(f"{self.meta_path} is not a JSON object")
+        return meta
 
     def update_meta(self, **fields: Any) -> None:
         write_text_atomic(self.meta_path, json.dumps({**self.meta(), **fields}, indent=2, sort_keys=True))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from schemas.common import write_text_atomic
 from schemas.job import JobSpec
 from schemas.report import RunReport
 
@@ -19,10 +20,10 @@ def render(model: type[BaseModel]) -> str:
 
 
 def write_all(directory: Path = JSON_DIR) -> list[Path]:
+    """Raises OSError (a file where the directory should be, no permission, a full disk); a file is
+    either written whole or left as it was."""
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, model in EXPORTED.items():
-        path = directory / f"{name}.schema.json"
-        path.write_text(render(model))
-        written.append(path)
-    return written
+    return [
+        write_text_atomic(directory / f"{name}.schema.json", render(model))
+        for name, model in EXPORTED.items()
+    ]

@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.datasets import CATALOG, LOSS_FOR_TASK, DatasetName, Task
 
@@ -37,57 +38,82 @@ class Dense(Strict):
 Layer = Dense
 
 
+# NaN passes every bound (all comparisons with it are false) and would only fail in the runner.
+Rate = Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
+
+
 class Adam(Strict):
     name: Literal["adam"] = "adam"
-    learning_rate: float = Field(gt=0, le=10)
-    beta_1: float = Field(ge=0, lt=1)
-    beta_2: float = Field(ge=0, lt=1)
-    epsilon: float = Field(gt=0, le=1)
+    learning_rate: Rate
+    beta_1: Fraction
+    beta_2: Fraction
+    epsilon: float = Field(gt=0, le=1, allow_inf_nan=False)
 
 
 class SGD(Strict):
     name: Literal["sgd"] = "sgd"
-    learning_rate: float = Field(gt=0, le=10)
-    momentum: float = Field(ge=0, lt=1)
+    learning_rate: Rate
+    momentum: Fraction
     nesterov: bool
 
 
 Optimizer = Annotated[Adam | SGD, Field(discriminator="name")]
 
+MAX_SAMPLES = 100_000_000
 
-class Workload(Strict):
-    """What is trained: the same for every framework of a task."""
 
-    task: Task
-    dataset: DatasetName
+class TrainingSettings(Strict):
+    """How a network is trained, declared once: a suite's task and a job's workload both inherit it,
+    so a value the suite accepts is one every job accepts (the bounds cannot drift apart)."""
+
     # strict=False only lets a list stand for the tuple (TOML and Python callers write lists).
     layers: tuple[Layer, ...] = Field(min_length=1, max_length=64, strict=False)
-    loss: Literal["cross_entropy", "mse"]
     optimizer: Optimizer
     batch_size: int = Field(ge=1, le=1_000_000)
     epochs: int = Field(ge=1, le=10_000)
     init: Literal["glorot_uniform", "he_uniform"] = "glorot_uniform"
     # Cap on samples used (first N of the fixed split), for quick and parity runs; None = all.
-    max_train_samples: int | None = Field(default=None, ge=1, le=100_000_000)
-    max_val_samples: int | None = Field(default=None, ge=1, le=100_000_000)
+    max_train_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
+    max_val_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
+
+
+def fault(field: str, reason: str) -> PydanticCustomError:
+    """A cross-field error that still names its field (`schemas.errors` appends `field` to the
+    location), e.g. `tasks[0].layers[-1].units: is 7 but mnist-5k needs 10 outputs`."""
+    return PydanticCustomError("inconsistent", "{reason}", {"field": field, "reason": reason})
+
+
+def output_fault(layers: tuple[Layer, ...], dataset: str) -> PydanticCustomError | None:
+    """The last layer must give the dataset's outputs, raw (logits / regression values go into each
+    framework's fused loss: fairness rule 4)."""
+    last, needed = layers[-1], CATALOG[dataset].n_outputs
+    if last.units != needed:
+        return fault("layers[-1].units", f"is {last.units} but {dataset} needs {needed} outputs")
+    if last.activation != "linear":
+        return fault("layers[-1].activation", "must be 'linear' (the loss takes raw outputs)")
+    return None
+
+
+class Workload(TrainingSettings):
+    """What is trained: the same for every framework of a task."""
+
+    task: Task
+    dataset: DatasetName
+    loss: Literal["cross_entropy", "mse"]
 
     @model_validator(mode="after")
     def _consistent(self) -> Workload:
         info = CATALOG[self.dataset]
         if info.task != self.task:
-            raise ValueError(f"dataset {self.dataset!r} is a {info.task} dataset, not {self.task}")
+            raise fault("dataset", f"{self.dataset!r} is a {info.task} dataset, not {self.task}")
         if LOSS_FOR_TASK[self.task] != self.loss:
-            raise ValueError(
-                f"loss {self.loss!r} does not fit a {self.task} task; use {LOSS_FOR_TASK[self.task]!r}"
+            raise fault(
+                "loss", f"{self.loss!r} does not fit a {self.task} task; use {LOSS_FOR_TASK[self.task]!r}"
             )
-        last = self.layers[-1]
-        if last.units != info.n_outputs:
-            raise ValueError(
-                f"layers[-1].units is {last.units} but {self.dataset} needs {info.n_outputs} outputs"
-            )
-        if last.activation != "linear":
-            # Logits / raw outputs go into each framework's fused loss (fairness rule 4).
-            raise ValueError("layers[-1].activation must be 'linear' (the loss takes raw outputs)")
+        problem = output_fault(self.layers, self.dataset)
+        if problem is not None:
+            raise problem
         return self
 
 
@@ -104,13 +130,17 @@ class Device(Strict):
         return self
 
 
+MAX_THREADS = 1024
+MAX_JOB_SECONDS = 7 * 24 * 3600
+
+
 class Threads(Strict):
-    intra_op: int = Field(ge=1, le=1024)
-    inter_op: int = Field(ge=1, le=1024)
+    intra_op: int = Field(ge=1, le=MAX_THREADS)
+    inter_op: int = Field(ge=1, le=MAX_THREADS)
 
 
 class Timeouts(Strict):
-    job_seconds: float = Field(gt=0, le=7 * 24 * 3600)
+    job_seconds: float = Field(gt=0, le=MAX_JOB_SECONDS, allow_inf_nan=False)
 
 
 class JobSpec(Strict):

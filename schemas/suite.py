@@ -6,26 +6,23 @@ import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.datasets import CATALOG, LOSS_FOR_TASK, DatasetName, Task
-from schemas.job import Framework, Layer, Optimizer, Strict
+from schemas.job import MAX_JOB_SECONDS, MAX_THREADS, Framework, Strict, TrainingSettings, fault, output_fault
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class SuiteTask(Strict):
+class SuiteTask(TrainingSettings):
+    """A task as the user writes it: the training settings of every job it plans into, and the
+    datasets it may run on. Each listed dataset is checked here, so planning cannot fail later."""
+
     name: str = Field(description="table/plot label, e.g. 'classification'")
     task: Task
     # Accepted datasets in order of preference: the first one available here is used, and the
     # report says which and why (e.g. MNIST, then Fashion-MNIST as the offline drop-in).
-    datasets: tuple[DatasetName, ...] = Field(min_length=1, strict=False)
-    layers: tuple[Layer, ...] = Field(min_length=1, max_length=64, strict=False)
-    optimizer: Optimizer
-    batch_size: int = Field(ge=1, le=1_000_000)
-    epochs: int = Field(ge=1, le=10_000)
-    init: Literal["glorot_uniform", "he_uniform"] = "glorot_uniform"
-    max_train_samples: int | None = Field(default=None, ge=1)
-    max_val_samples: int | None = Field(default=None, ge=1)
+    datasets: tuple[DatasetName, ...] = Field(min_length=1, max_length=16, strict=False)
 
     @field_validator("name")
     @classmethod
@@ -35,10 +32,15 @@ class SuiteTask(Strict):
         return v
 
     @model_validator(mode="after")
-    def _datasets_fit_task(self) -> SuiteTask:
-        wrong = [d for d in self.datasets if CATALOG[d].task != self.task]
-        if wrong:
-            raise ValueError(f"datasets {wrong} are not {self.task} datasets")
+    def _datasets_fit(self) -> SuiteTask:
+        for i, dataset in enumerate(self.datasets):
+            if CATALOG[dataset].task != self.task:
+                raise fault(
+                    f"datasets[{i}]", f"{dataset!r} is a {CATALOG[dataset].task} dataset, not {self.task}"
+                )
+            problem = output_fault(self.layers, dataset)
+            if problem is not None:
+                raise problem
         return self
 
     @property
@@ -53,9 +55,14 @@ class Suite(Strict):
     frameworks: tuple[Framework, ...] = Field(min_length=1, strict=False)
     repeats: int = Field(ge=1, le=1000)
     seed: int = Field(ge=0, lt=2**31, description="repeat r of every framework uses seed + r")
-    intra_op_threads: int | Literal["auto"] = "auto"
-    inter_op_threads: int = Field(default=1, ge=1, le=1024)
-    job_timeout_seconds: float = Field(default=3600, gt=0, le=7 * 24 * 3600)
+    intra_op_threads: int | Literal["auto"] = Field(
+        default="auto",
+        json_schema_extra={
+            "anyOf": [{"type": "integer", "minimum": 1, "maximum": MAX_THREADS}, {"const": "auto"}]
+        },
+    )
+    inter_op_threads: int = Field(default=1, ge=1, le=MAX_THREADS)
+    job_timeout_seconds: float = Field(default=3600, gt=0, le=MAX_JOB_SECONDS, allow_inf_nan=False)
     tasks: tuple[SuiteTask, ...] = Field(min_length=1, strict=False)
 
     @field_validator("name")
@@ -63,11 +70,24 @@ class Suite(Strict):
     def _safe_name(cls, v: str) -> str:
         return SuiteTask._safe_name(v)
 
+    @field_validator("intra_op_threads", mode="plain")
+    @classmethod
+    def _intra_op(cls, v: object) -> int | str:
+        # Plain, not the union's own validation: that reports one error per member ("should be a
+        # valid integer", "should be 'auto'") and never the bounds JobSpec's Threads enforces.
+        if v == "auto" or (type(v) is int and 1 <= v <= MAX_THREADS):
+            return v  # type: ignore[return-value]
+        raise PydanticCustomError(
+            "threads", "must be 'auto' or a whole number from 1 to {max}", {"max": MAX_THREADS}
+        )
+
     @model_validator(mode="after")
     def _unique(self) -> Suite:
         names = [t.name for t in self.tasks]
-        if len(set(names)) != len(names):
-            raise ValueError(f"task names must be unique, got {names}")
-        if len(set(self.frameworks)) != len(self.frameworks):
-            raise ValueError("frameworks must not repeat")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise fault(f"tasks[{i}].name", f"{name!r} is already the name of tasks[{names.index(name)}]")
+        for i, framework in enumerate(self.frameworks):
+            if framework in self.frameworks[:i]:
+                raise fault(f"frameworks[{i}]", f"{framework!r} is listed twice")
         return self

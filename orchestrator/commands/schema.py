@@ -19,7 +19,16 @@ def schema(
     Example: bench schema run_report
     """
     if write is not None:
-        for path in write_all(write):
+        try:
+            written = write_all(write)
+        except FileExistsError:  # mkdir's word for "a file is where the directory should be"
+            typer.echo(f"error: cannot write schemas to {write}: it is a file, not a directory", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:  # under a file, no permission, a full disk
+            where = exc.filename or write
+            typer.echo(f"error: cannot write schemas to {write}: {exc.strerror or exc}: {where}", err=True)
+            raise typer.Exit(2) from None
+        for path in written:
             typer.echo(f"wrote {path}")
         return
     if name not in EXPORTED:

@@ -81,7 +81,9 @@ class RayExecutor(Closeable):
         self.owned = True
         install_interrupt_handlers()  # ray.init installs its own SIGINT/SIGTERM handlers
         res = ray.cluster_resources()
-        log(f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)")
+        log(
+            f"executor: ray ({len(ray.nodes())} node(s), {res.get('CPU', 0):g} CPUs, {res.get('GPU', 0):g} GPUs)"
+        )
 
     def close(self) -> None:
         if self.owned:
@@ -94,7 +96,9 @@ class RayExecutor(Closeable):
         if gpus == "none":
             return Device(kind="cpu"), ""
         if gpus != "all":
-            raise ExecutorError(f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}")
+            raise ExecutorError(
+                f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}"
+            )
         if import_ray().cluster_resources().get("GPU", 0) > 0:
             return Device(kind="gpu"), ""
         return Device(kind="cpu"), "--gpus all: the Ray cluster declares no GPUs, running on the CPU"
@@ -123,7 +127,9 @@ class RayExecutor(Closeable):
             overall = progress.add_task("all jobs (ray)", total=len(specs))
             try:
                 for spec in specs:
-                    if reusable(read_report(run.paths(spec).report)[0], backend.environment_id(spec.framework)):
+                    if reusable(
+                        read_report(run.paths(spec).report)[0], backend.environment_id(spec.framework)
+                    ):
                         result.kept += 1
                         progress.advance(overall)
                     else:
@@ -157,7 +163,6 @@ class RayExecutor(Closeable):
                 queued = [s for s, _ in outstanding.values() if not run.paths(s).log.exists()]
                 record_interrupt(run, started, queued)
         return result
-
 
 
 def resources(spec: JobSpec) -> dict[str, float]:

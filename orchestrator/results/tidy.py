@@ -8,7 +8,6 @@ HTML page can show it instead of a traceback.
 from __future__ import annotations
 
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import first_error
+from schemas.parse import ParseError, load_json_bytes
 
 # Order of the columns in metrics.csv; a test pins it, so consumers can rely on it.
 COLUMNS: tuple[str, ...] = (
@@ -111,9 +111,11 @@ class RunData:
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
-        return json.loads(path.read_text(encoding="utf-8")), None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        return load_json_bytes(path.read_bytes(), path.name), None
+    except OSError as exc:
+        return None, f"{type(exc).__name__}: {exc.strerror}"
+    except ParseError as exc:
+        return None, str(exc)
 
 
 def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:

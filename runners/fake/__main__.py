@@ -12,8 +12,11 @@ code = main("fake")
 fault = os.environ.get("BENCH_FAKE_FAULT", "")
 only = os.environ.get("BENCH_FAKE_FAULT_REPEAT")
 args = sys.argv[1:]
-out = Path(args[args.index("--out") + 1]) if "--out" in args else None
-spec = json.loads(Path(args[args.index("--spec") + 1]).read_text()) if "--spec" in args else {}
+# Only after a report was written (0 ok, 1 another status): on a usage error (2) the spec may be
+# anything at all, and reading it here would turn main's one-line error into a traceback.
+written = code in (0, 1) and "--out" in args and "--spec" in args
+out = Path(args[args.index("--out") + 1]) if written else None
+spec = json.loads(Path(args[args.index("--spec") + 1]).read_text()) if written else {}
 if out is not None and out.exists() and only in (None, str(spec.get("repeat"))):
     text = out.read_text()
     if fault == "garbage":
