@@ -31,7 +31,7 @@ __all__ = ["Rendered", "load_run", "metrics_frame", "render_run", "summary_line"
 @dataclass(frozen=True)
 class Rendered:
     paths: list[Path]  # every file written
-    summary: str  # '12 jobs: 11 ok, 1 crashed; classification: time winner pytorch (0.71x), ...'
+    summary: str  # '12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, ...'
 
     @property
     def report(self) -> Path:
@@ -46,17 +46,22 @@ def _status_counts(run: RunData) -> str:
 
 
 def _verdict_phrase(row: WinnerRow) -> str:
+    """'time pytorch faster by 43%', 'quality equivalent (±5%)', 'time inconclusive (~12 repeats)'."""
     v = row.verdict
     if v is None:
         return f"{row.criterion} n/a ({row.note})"
-    if v.winner is None:
-        return f"{row.criterion} {v.text}"
-    # The winner's median over the loser's: 0.71x time = takes 71% of the time.
-    return f"{row.criterion} winner {v.winner} ({v.winner_ratio:.2f}x)"
+    if v.outcome == "better" and v.winner is not None:
+        return f"{row.criterion} {stats.advantage_text(v.winner, v.adjective, v.advantage)}"
+    if v.outcome == "equivalent":
+        return f"{row.criterion} equivalent (±{v.margin * 100:g}%)"
+    if v.outcome == "inconclusive":
+        more = stats.repeats_text(v.repeats).replace("about ", "~")
+        return f"{row.criterion} inconclusive ({more} repeats)"
+    return f"{row.criterion} {v.text}"
 
 
 def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
-    """'12 jobs: 11 ok, 1 crashed; classification: time winner pytorch (0.71x), quality tie'."""
+    """'12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, quality equivalent (±5%)'."""
     parts = [_status_counts(run)]
     for task in sorted({r.task for r in rows}):
         task_rows = [r for r in rows if r.task == task]
@@ -71,15 +76,16 @@ def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
     return "; ".join(parts)
 
 
-def render_run(run_dir: Path, n_boot: int = stats.N_BOOT, plots: bool = True) -> Rendered:
+def render_run(run_dir: Path, margin: float = stats.MIN_MARGIN, plots: bool = True) -> Rendered:
     """Write metrics, tables, plots and report.html into `run_dir`; return the written paths and the
-    summary line. `plots=False` skips the figures (the slow part) in the files and the page."""
+    summary line. `margin`: the verdicts' equivalence margin m. `plots=False` skips the figures (the
+    slow part) in the files and the page."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     metrics = metrics_frame(run)
     written = write_metrics(run, run_dir)
 
-    tables, rows = build_tables(final_frame(metrics), n_boot=n_boot)
+    tables, rows = build_tables(final_frame(metrics), margin=margin)
     prows = parity_rows(run)
     ptable = parity_table(prows)
     for t in [*tables, ptable]:

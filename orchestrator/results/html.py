@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.results._format import MISSING, Table
 from orchestrator.results.parity import ParityRow
 from orchestrator.results.plots import Plot
+from orchestrator.results.stats import METHOD
 from orchestrator.results.tidy import Job, RunData
 
 # The paper's datasets; anything else is a substitute and the banner says so in red.
@@ -246,6 +247,7 @@ def render_html(
         dataset_banners(run, tasks),
         status_banners(run, parity),
         el("p", el("strong", "Summary: "), summary),
+        el("p", el("strong", "How verdicts are made: "), METHOD, class_="caption"),
         el("h2", "Results"),
         *(table_section(t) for t in result_tables),
         el("h2", "Parity"),

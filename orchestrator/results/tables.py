@@ -111,7 +111,7 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
 @dataclass(frozen=True)
 class WinnerRow:
     task: str
-    criterion: str  # "time" or "quality"
+    criterion: str  # "time", "epoch time" or "quality"
     measure: str  # "total_train_seconds" / "accuracy" / "mse"
     better: str
     verdict: stats.Verdict | None  # None: fewer than two frameworks ran this task
@@ -124,8 +124,9 @@ def hardware_classes(group: pd.DataFrame) -> list[str]:
     return sorted({str(h) for h in ok["hardware"].dropna()}) if "hardware" in ok else []
 
 
-def winner_rows(final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED) -> list[WinnerRow]:
-    """One row per task x criterion x framework pair (pairs in sorted name order)."""
+def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[WinnerRow]:
+    """One row per task x criterion x framework pair (pairs in sorted name order); `margin` is the
+    equivalence margin m (stats.margin_for gives max(5%, a measured noise floor))."""
     out: list[WinnerRow] = []
     for task in tasks_of(final):
         group = final[final["task"] == task]
@@ -151,16 +152,18 @@ def winner_rows(final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = sta
                     better=better,
                     name_a=fa,
                     name_b=fb,
-                    n_boot=n_boot,
-                    seed=seed,
+                    margin=margin,
+                    adjective="better" if criterion == "quality" else "faster",
                 )
                 out.append(WinnerRow(task, criterion, measure, better, v))
     return out
 
 
-def winner_table(
-    rows: list[WinnerRow], number: int, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
-) -> Table:
+def _margin_text(margin: float) -> str:
+    return f"±{margin * 100:g}%"
+
+
+def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_MARGIN) -> Table:
     pairs = {(r.verdict.name_a, r.verdict.name_b) for r in rows if r.verdict is not None}
     named = len(pairs) == 1
     a, b = next(iter(pairs)) if named else ("A", "B")
@@ -171,9 +174,10 @@ def winner_table(
         f"n {a} / {b}",
         f"median {a}",
         f"median {b}",
-        f"ratio {a}/{b}",
+        f"ratio {a}/{b} (HL)",
         "95% CI",
         "Mann-Whitney p",
+        "margin m",
         "verdict",
     )
     display, raw = [], []
@@ -181,9 +185,8 @@ def winner_table(
         crit = f"{r.criterion}: {r.measure} ({r.better} is better)"
         v = r.verdict
         if v is None:
-            cells = [r.task, crit, *(() if named else ("", "")), *([MISSING] * 6), r.note]
-            raw_cells = [r.task, r.criterion, r.measure, r.better, "", "", "", "", "", ""]
-            raw_cells += ["", "", "", "", "", r.note]
+            cells = [r.task, crit, *(() if named else ("", "")), *([MISSING] * 7), r.note]
+            raw_cells = [r.task, r.criterion, r.measure, r.better, *([""] * 18), r.note]
         else:
             ci = f"[{fmt(v.ci_lo)}, {fmt(v.ci_hi)}]" if v.n_a and v.n_b else MISSING
             cells = [
@@ -196,25 +199,29 @@ def winner_table(
                 fmt(v.ratio),
                 ci,
                 fmt(v.p_value),
+                _margin_text(v.margin),
                 v.text,
             ]
             raw_cells = [r.task, r.criterion, r.measure, r.better, v.name_a, v.name_b]
             raw_cells += [str(v.n_a), str(v.n_b), fmt_csv(v.median_a), fmt_csv(v.median_b)]
             raw_cells += [fmt_csv(v.ratio), fmt_csv(v.ci_lo), fmt_csv(v.ci_hi)]
-            raw_cells += [fmt_csv(v.p_value), v.winner or "", v.text]
+            raw_cells += [fmt_csv(v.eq_lo), fmt_csv(v.eq_hi), fmt_csv(v.p_value), fmt_csv(v.margin)]
+            raw_cells += [v.scale, v.outcome, v.winner or "", fmt_csv(v.advantage)]
+            raw_cells += ["" if v.repeats is None else str(v.repeats), v.text]
         display.append(tuple(cells))
         raw.append(tuple(raw_cells))
     caption = (
-        f"Ratio = median({a}) / median({b}), frameworks in sorted name order; 95% CI: percentile "
-        f"bootstrap of that ratio ({n_boot} resamples, seed {seed}, groups resampled "
-        f"independently); p: two-sided Mann-Whitney U. A winner needs >= {stats.MIN_REPEATS} ok "
-        f"repeats per side, a CI that excludes 1 and |ratio - 1| >= {stats.MIN_EFFECT}; "
-        "otherwise tie. Time = total training seconds (all epochs, first included); epoch time = "
-        "steady-state epoch (median of epochs 2..N); quality = validation metric after the last epoch."
+        f"Ratio = {a}/{b}, frameworks in sorted name order. {stats.METHOD} Margin m = "
+        f"{_margin_text(margin)} (beyond 1±m: ratio above 1+m or below 1/(1+m)); faster/better by X% = "
+        "the slower (worse) side's value over the faster (better) side's, minus 1, with its 95% CI; "
+        "p: two-sided Mann-Whitney U. Time = total training seconds (all epochs, first included); epoch "
+        "time = steady-state epoch (median of epochs 2..N); quality = validation metric after the last "
+        "epoch."
     )
     csv_headers = (
         "task", "criterion", "measure", "better", "framework_a", "framework_b", "n_a", "n_b",
-        "median_a", "median_b", "ratio", "ci_lo", "ci_hi", "p_value", "winner", "verdict",
+        "median_a", "median_b", "ratio", "ci_lo", "ci_hi", "ci90_lo", "ci90_hi", "p_value", "margin",
+        "scale", "outcome", "winner", "advantage", "repeats_needed", "verdict",
     )  # fmt: skip
     return Table(
         name="winner",
@@ -229,10 +236,10 @@ def winner_table(
 
 
 def build_tables(
-    final: pd.DataFrame, n_boot: int = stats.N_BOOT, seed: int = stats.SEED
+    final: pd.DataFrame, margin: float = stats.MIN_MARGIN
 ) -> tuple[list[Table], list[WinnerRow]]:
-    """Results table per task (Table 1, 2, ...) then the winner table."""
+    """Results table per task (Table 1, 2, ...) then the winner table; `margin` = equivalence margin m."""
     tables = [results_table(final, task, i + 1) for i, task in enumerate(tasks_of(final))]
-    rows = winner_rows(final, n_boot=n_boot, seed=seed)
-    tables.append(winner_table(rows, len(tables) + 1, n_boot=n_boot, seed=seed))
+    rows = winner_rows(final, margin=margin)
+    tables.append(winner_table(rows, len(tables) + 1, margin=margin))
     return tables, rows

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.results import render_run
+from orchestrator.results import _verdict_phrase, render_run, stats
 from orchestrator.results.html import el, esc
+from orchestrator.results.tables import WinnerRow
 from tests.unit._factories import make_report, make_spec, paper_run, write_run
 
-FAST = 300
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -19,7 +19,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     """A full two-task run with plots, rendered once for the tests below."""
     root = paper_run(tmp_path_factory.mktemp("run"), repeats=5, epochs=4)
-    return root, render_run(root, n_boot=FAST).paths
+    return root, render_run(root).paths
 
 
 def test_render_run_writes_every_file(rendered: tuple[Path, list[Path]]) -> None:
@@ -44,9 +44,9 @@ def test_plots_are_valid_and_undated(rendered: tuple[Path, list[Path]]) -> None:
 
 def test_svg_is_reproducible(tmp_path: Path) -> None:
     root = paper_run(tmp_path, repeats=1, epochs=2, tasks=("regression",))
-    render_run(root, n_boot=FAST)
+    render_run(root)
     first = (root / "plots" / "regression_time.svg").read_bytes()
-    render_run(root, n_boot=FAST)
+    render_run(root)
     assert (root / "plots" / "regression_time.svg").read_bytes() == first
 
 
@@ -66,6 +66,7 @@ def test_html_is_self_contained(rendered: tuple[Path, list[Path]]) -> None:
     ):
         assert section in page
     assert "Dataset for classification: mnist-5k (NOT the paper&#x27;s mnist)" in page
+    assert "How verdicts are made: " in page and "Hodges–Lehmann" in page and "pytorch faster by 4" in page
 
 
 def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
@@ -82,7 +83,7 @@ def test_hostile_strings_are_escaped(tmp_path: Path) -> None:
         "datasets": {"classification": {"used": "<i>mnist</i>", "reason": f"because {HOSTILE}"}},
     }
     root = write_run(tmp_path, jobs, meta)
-    render_run(root, n_boot=FAST, plots=False)
+    render_run(root, plots=False)
     page = (root / "report.html").read_text()
     assert HOSTILE not in page and "<script>" not in page and "<b>done" not in page
     assert "<i>mnist" not in page
@@ -99,10 +100,26 @@ def test_summarize(tmp_path: Path) -> None:
     root = paper_run(tmp_path, repeats=5, epochs=3)
     extra = make_spec("tensorflow", repeat=9, epochs=3)
     root = write_run(root, [(extra, None)])
-    line = render_run(root, n_boot=FAST, plots=False).summary
+    line = render_run(root, plots=False).summary
     assert re.fullmatch(
         r"21 jobs: 20 ok, 1 crashed; "
-        r"classification: time winner pytorch \(0\.7\dx\), epoch time winner pytorch \(0\.7\dx\), "
-        r"quality tie; regression: time tie, epoch time tie, quality winner tensorflow \(0\.\d\dx\)",
+        r"classification: time pytorch faster by 4\d%, epoch time pytorch faster by 4\d%, "
+        r"quality equivalent \(±5%\); regression: time equivalent \(±5%\), "
+        r"epoch time equivalent \(±5%\), quality tensorflow better by 1\d%",
         line,
     ), line
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "phrase"),
+    [
+        ([1.0, 1.3, 0.8, 1.1, 0.9], [1.0, 1.2, 0.85, 1.05, 0.95], "time inconclusive (> 50 repeats)"),
+        ([1.00, 1.10, 1.05, 1.15, 1.20], [1.0, 1.05, 0.95, 1.02, 0.98], "time inconclusive (~6 repeats)"),
+        ([1.0, 1.1], [1.0, 1.1, 1.2, 1.0, 1.1], "time not enough repeats (n=2 vs 5; need 5)"),
+        ([0.1, 0.11, 0.1, 0.12, 0.1], [1.0, 1.1, 1.2, 1.0, 1.1], "time a 10.0x faster"),
+    ],
+)
+def test_summary_phrases(a: list[float], b: list[float], phrase: str) -> None:
+    v = stats.verdict(a, b, better="lower", adjective="faster")
+    row = WinnerRow("classification", "time", "total_train_seconds", "lower", v)
+    assert _verdict_phrase(row) == phrase

@@ -15,12 +15,10 @@ from orchestrator.results.tidy import final_frame, load_run, metrics_frame
 from schemas import JobSpec, RunReport
 from tests.unit._factories import make_report, make_spec, paper_run, write_run
 
-FAST = 300
-
 
 def tables_for(root: Path) -> dict[str, str]:
     final = final_frame(metrics_frame(load_run(root)))
-    tables, _ = build_tables(final, n_boot=FAST)
+    tables, _ = build_tables(final)
     return {t.name: t.markdown() for t in tables}
 
 
@@ -35,7 +33,7 @@ def test_fmt_four_significant_digits(value: float | None, text: str) -> None:
 
 def test_results_and_winner_tables(tmp_path: Path) -> None:
     final = final_frame(metrics_frame(load_run(paper_run(tmp_path, repeats=5, epochs=4))))
-    tables, rows = build_tables(final, n_boot=FAST)
+    tables, rows = build_tables(final)
     assert [t.name for t in tables] == ["results_classification", "results_regression", "winner"]
     cls = tables[0]
     assert cls.title.startswith("Table 1: classification on mnist-5k")
@@ -43,23 +41,29 @@ def test_results_and_winner_tables(tmp_path: Path) -> None:
     assert cls.headers[:4] == ("framework", "ok / total", "final train accuracy", "final val accuracy")
     assert [r[:2] for r in cls.rows] == [("pytorch", "5 / 5"), ("tensorflow", "5 / 5")]
     winner = tables[2]
-    assert "ratio pytorch/tensorflow" in winner.headers and "median pytorch" in winner.headers
+    assert "ratio pytorch/tensorflow (HL)" in winner.headers and "median pytorch" in winner.headers
+    assert "margin m" in winner.headers and "Hodges–Lehmann" in winner.caption
     verdicts = {(r.task, r.criterion): r.verdict.text for r in rows if r.verdict}
     assert verdicts == {
-        ("classification", "time"): "pytorch",
-        ("classification", "quality"): "tie",
-        ("regression", "time"): "tie",
-        ("classification", "epoch time"): "pytorch",
-        ("regression", "epoch time"): "tie",
-        ("regression", "quality"): "tensorflow",
+        ("classification", "time"): "pytorch faster by 43% [95% CI 40%–46%]",
+        ("classification", "epoch time"): "pytorch faster by 45% [95% CI 40%–49%]",
+        ("classification", "quality"): "equivalent within ±5% [90% CI 0.996–1.004]",
+        ("regression", "time"): "equivalent within ±5% [90% CI 0.995–1.025]",
+        ("regression", "epoch time"): "equivalent within ±5% [90% CI 0.986–1.018]",
+        ("regression", "quality"): "tensorflow better by 18% [95% CI 17%–18%]",
     }
+    assert all("| ±5% |" in line for line in winner.markdown().splitlines()[6:])
+    # With m = 20% (a noisy machine's floor) the 18% quality gap lies inside the margin: equivalent.
+    wide = {(r.task, r.criterion): r.verdict.text for r in build_tables(final, margin=0.2)[1] if r.verdict}
+    assert wide[("regression", "quality")].startswith("equivalent within ±20%")
+    assert wide[("classification", "time")].startswith("pytorch faster by 43%")
     assert winner.csv().splitlines()[0].startswith("task,criterion,measure,better,framework_a")
 
 
 def test_one_framework_and_missing_task(tmp_path: Path) -> None:
     root = paper_run(tmp_path, repeats=2, epochs=2, tasks=("regression",), frameworks=("pytorch",))
     final = final_frame(metrics_frame(load_run(root)))
-    tables, rows = build_tables(final, n_boot=FAST)
+    tables, rows = build_tables(final)
     assert [t.name for t in tables] == ["results_regression", "winner"]
     assert [r.verdict for r in rows] == [None, None, None]
     assert all("only one framework (pytorch)" in row[-1] for row in tables[-1].rows)
@@ -75,12 +79,12 @@ def test_all_jobs_failed(tmp_path: Path) -> None:
     md = tables_for(root)
     assert "| pytorch | 0 / 3 | — | — |" in md["results_classification"]
     assert "not enough repeats (n=0 vs 0; need 5)" in md["winner"]
-    paths = render_run(root, n_boot=FAST, plots=False).paths
+    paths = render_run(root, plots=False).paths
     assert all(p.exists() for p in paths)
 
 
 def test_no_jobs_at_all(tmp_path: Path) -> None:
-    paths = render_run(tmp_path, n_boot=FAST, plots=False).paths
+    paths = render_run(tmp_path, plots=False).paths
     names = sorted(p.name for p in paths)
     assert "winner.md" in names and "parity.md" in names and "report.html" in names
     assert "_No rows._" in (tmp_path / "tables" / "winner.md").read_text()
@@ -108,17 +112,17 @@ def test_parity_pass_and_fail(tmp_path: Path) -> None:
 
 def test_rerender_is_byte_for_byte_identical(tmp_path: Path) -> None:
     root = paper_run(tmp_path / "a", repeats=5, epochs=3)
-    render_run(root, n_boot=FAST, plots=False)
+    render_run(root, plots=False)
     stable = ["metrics.csv", *(f"tables/{p.name}" for p in sorted((root / "tables").iterdir()))]
     first = {name: (root / name).read_bytes() for name in stable}
-    render_run(root, n_boot=FAST, plots=False)
+    render_run(root, plots=False)
     assert {name: (root / name).read_bytes() for name in stable} == first
     # A copy elsewhere renders to the same bytes too (nothing depends on the path or the clock).
     copy = tmp_path / "b"
     shutil.copytree(root / "specs", copy / "specs")
     shutil.copytree(root / "reports", copy / "reports")
     shutil.copy(root / "run.json", copy / "run.json")
-    render_run(copy, n_boot=FAST, plots=False)
+    render_run(copy, plots=False)
     assert {name: (copy / name).read_bytes() for name in stable} == first
     assert len(stable) == 1 + 2 * 4  # metrics + (results x2, winner, parity) x (md, csv)
 
@@ -127,10 +131,10 @@ def test_winner_rows_with_three_frameworks(tmp_path: Path) -> None:
     root = paper_run(tmp_path, repeats=1, epochs=2, tasks=("classification",),
                      frameworks=("fake", "pytorch", "tensorflow"))  # fmt: skip
     final = final_frame(metrics_frame(load_run(root)))
-    pairs = [(r.verdict.name_a, r.verdict.name_b) for r in winner_rows(final, n_boot=FAST) if r.verdict]
+    pairs = [(r.verdict.name_a, r.verdict.name_b) for r in winner_rows(final) if r.verdict]
     assert pairs == [("fake", "pytorch"), ("fake", "tensorflow"), ("pytorch", "tensorflow")] * 3
-    _, rows = build_tables(final, n_boot=FAST)
-    md = build_tables(final, n_boot=FAST)[0][-1].markdown()
+    _, rows = build_tables(final)
+    md = build_tables(final)[0][-1].markdown()
     assert "| A | B |" in md and "ratio A/B" in md and len(rows) == 9
 
 
@@ -144,6 +148,6 @@ def test_mixed_hardware_is_never_pooled_into_a_verdict(tmp_path: Path) -> None:
             report = report.model_copy(update={"env": report.env.model_copy(update={"cpu_model": cpu})})
             jobs.append((spec, report))
     final = final_frame(metrics_frame(load_run(write_run(tmp_path / "run", jobs))))
-    tables, rows = build_tables(final, n_boot=FAST)
+    tables, rows = build_tables(final)
     assert all(r.verdict is None and "mixed hardware, not pooled" in r.note for r in rows)
     assert "MIXED" in tables[0].caption and "CPU A x2 | CPU B x2" in tables[0].caption
