@@ -3,6 +3,7 @@ collect, render. Knows no particular executor or backend: both arrive chosen and
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,13 +17,15 @@ from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
 from orchestrator.collect import read_report, synthetic_report
 from orchestrator.executors.base import Executor
-from orchestrator.jobs import label
+from orchestrator.jobs import JobPolicy, label
 from orchestrator.results import render_run
 from orchestrator.rundir import RunDir, RunDirError, machine_label, now_iso
 from runners import datasets, fairness
 from schemas.datasets import CATALOG
 from schemas.job import Device, JobSpec
 from schemas.suite import Suite
+
+DEFAULT_POLICY = JobPolicy()
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ def execute(
     backend: Backend,
     console: Console,
     resume: bool = False,
-    retries: int = 0,
+    policy: JobPolicy = DEFAULT_POLICY,
+    keep_contaminated: bool = False,
 ) -> int:
     """Plan (or reopen) the run, build the runner environments, run every job through the executor
     and the backend, render the results. Returns the exit code: 0 all ok, 1 a job failed or was
@@ -128,9 +132,12 @@ def execute(
         run, specs = _new_run(request, backend, executor, log)
     runners, runnable = _environments(run, specs, backend, log)
     backend.sweep_leftovers()
-    run.update_meta(state="running", runners=runners, backend=backend.name, executor=executor.name)
+    run.update_meta(state="running", runners=runners, backend=backend.name, executor=executor.name,
+                    keep_contaminated=keep_contaminated, policy=dataclasses.asdict(policy))  # fmt: skip
     start = time.monotonic()
-    result = executor.run_jobs(run, runnable, backend, console, retries)
+    result = executor.run_jobs(run, runnable, backend, console, policy)
+    if result.quiet_before is not None:
+        run.update_meta(quiet_before=result.quiet_before)
     not_run = [s for s in specs if s not in runnable]
     state = "interrupted" if result.interrupted else "complete"
     run.update_meta(state=state, finished_at=now_iso(), wall_seconds=round(time.monotonic() - start, 1))

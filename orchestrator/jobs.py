@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -25,6 +26,7 @@ from rich.progress import (
 
 from orchestrator.backends.base import Backend, JobPaths
 from orchestrator.collect import finalize, read_report, synthetic_report
+from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas.job import JobSpec
 from schemas.report import RunReport
@@ -73,8 +75,45 @@ def _log_header(paths: JobPaths, attempt: int, why: str, where: str = "") -> Non
         fh.write(f"# attempt {attempt} ({why}) at {now}{' ' + where if where else ''}\n")
 
 
-def why(attempt: int) -> str:
-    return "first run" if attempt == 1 else "retry after crash"
+@dataclass(frozen=True)
+class JobPolicy:
+    """When a job runs again, the same under every executor."""
+
+    retries: int = 0  # re-runs of a job that crashed (never oom, diverged or error: they would repeat)
+    rerun_contaminated: int = 1  # re-runs of a job timed while the machine was busy (orchestrator/noise.py)
+    quiet_wait: float = 60.0  # seconds to wait for a quiet machine before timing (first job, re-runs)
+
+
+@dataclass
+class History:
+    """One job's attempts so far."""
+
+    attempt: int = 1
+    retried: int = 0
+    reran: int = 0
+    why: str = "first run"
+
+
+def next_run(
+    report: RunReport, history: History, policy: JobPolicy, retries: int | None = None
+) -> str | None:
+    """Why the job must run again ('retry after crash', 're-run: contaminated ...'), or None.
+    `retries` overrides the policy's (Ray gives a job lost with its node one retry regardless)."""
+    if report.status in RETRYABLE and history.retried < (policy.retries if retries is None else retries):
+        return "retry after crash"
+    verdict = judge_noise(report)
+    if verdict.contaminated and history.reran < policy.rerun_contaminated:
+        return f"re-run: contaminated ({verdict.text})"
+    return None
+
+
+def advance(history: History, why: str) -> None:
+    history.attempt += 1
+    history.why = why
+    if why.startswith("retry"):
+        history.retried += 1
+    else:
+        history.reran += 1
 
 
 def attempt_once(
@@ -84,17 +123,14 @@ def attempt_once(
     on_event: Callable[[dict], None],  # type: ignore[type-arg]
     gpu_ids: tuple[int, ...],
     attempt: int,
+    why: str = "first run",
     where: str = "",
 ) -> RunReport:
     """One attempt, wherever it runs (here, or inside a Ray task on the node Ray chose): log header,
     launch through the backend, finalize into the one trustworthy report."""
-    _log_header(paths, attempt, why(attempt), where)
+    _log_header(paths, attempt, why, where)
     outcome = backend.launch(spec, paths, on_event, gpu_ids)
     return finalize(spec, outcome, paths.report, paths.log)
-
-
-def retry_due(report: RunReport, attempt: int, retries: int) -> bool:
-    return report.status in RETRYABLE and attempt <= retries
 
 
 def progress_bar(console: Console) -> Progress:

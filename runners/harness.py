@@ -29,12 +29,12 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from runners import datasets, environment, fairness
+from runners import datasets, environment, fairness, noise
 from schemas.common import event_line, write_text_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
-from schemas.report import EpochRecord, ErrorInfo, RunReport, Timing
+from schemas.report import EpochRecord, ErrorInfo, Noise, RunReport, Timing
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split
 
@@ -107,10 +107,13 @@ class Training:
     timing: Timing | None = None
     env: dict[str, Any] | None = None
     fairness: dict[str, Any] | None = None
+    noise: Noise | None = None
 
     def run(self, plugin_module: str, data_dir: Path) -> None:
         spec, w = self.spec, self.spec.workload
         deadline = time.monotonic() + spec.timeouts.job_seconds
+        first, load_start, mhz_start = noise.sample(), _loadavg(), noise.cpu_mhz()
+        timed: list[noise.Window] = []
 
         t = time.perf_counter()
         plugin: Plugin = importlib.import_module(plugin_module)  # type: ignore[assignment]
@@ -142,7 +145,9 @@ class Training:
         for epoch in range(1, w.epochs + 1):
             perm = orders[epoch - 1] if orders is not None else fairness.permutation(n, spec.seed, epoch)
             order_hash.update(perm.astype(np.int64).tobytes())
+            before = noise.sample()
             seconds, running = session.train_epoch(perm)
+            timed.append(noise.between(before, noise.sample()))
             if not math.isfinite(running):
                 raise Diverged(epoch, running)
             cumulative += seconds
@@ -162,6 +167,7 @@ class Training:
                     train_metric=train_metric,
                     val_loss=val_loss,
                     val_metric=val_metric,
+                    outside_cores=round(timed[-1].outside_cores, 4) if first.readable else None,
                 )
             )
             line = event_line(event="epoch", epoch=epoch, of=w.epochs, seconds=round(seconds, 4),
@@ -180,6 +186,7 @@ class Training:
             total_train_seconds=cumulative,
         )
         fp = session.fingerprint()
+        self.noise = _noise(first, timed, load_start, mhz_start, (fp.get("gpu") or {}).get("gpu_uuid"))
         self.env = {
             **environment.base_fields(),
             "framework": fp["framework"],
@@ -206,6 +213,43 @@ class Training:
             "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
             "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
         }
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _noise(
+    first: noise.Sample,
+    timed: list[noise.Window],
+    load_start: float | None,
+    mhz_start: float | None,
+    gpu_uuid: str | None,
+) -> Noise:
+    """The job's noise evidence: from the runner's start to its last epoch, and over the timed steps."""
+    whole = noise.between(first, noise.sample())
+    timed_seconds = sum(w.seconds for w in timed)
+    timed_outside = sum(w.outside_cpu for w in timed) / timed_seconds if timed_seconds > 0 else None
+    gpu_others, throttle = noise.gpu_others(gpu_uuid)
+    return Noise(
+        seconds=whole.seconds,
+        outside_cpu_seconds=whole.outside_cpu,
+        outside_cores=whole.outside_cores,
+        timed_outside_cores=timed_outside,
+        steal_seconds=whole.steal,
+        throttled_seconds=whole.throttled,
+        cpu_count=os.cpu_count() or 1,
+        loadavg_start=load_start,
+        loadavg_end=_loadavg(),
+        cpu_mhz_start=mhz_start,
+        cpu_mhz_end=noise.cpu_mhz(),
+        gpu_other_processes=gpu_others,
+        gpu_throttle_reasons=throttle,
+        readable=first.readable,
+    )
 
 
 def _classify(exc: BaseException, session: Session | None) -> str:
@@ -242,6 +286,7 @@ def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunRepo
         fairness=training.fairness,  # type: ignore[arg-type]
         diverged_epoch=diverged_epoch,
         error=error,
+        noise=training.noise,
     )
     write_text_atomic(out, report.model_dump_json(indent=2))
     return report

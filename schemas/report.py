@@ -7,11 +7,15 @@ A runner writes exactly one report per job (atomically); the orchestrator adds w
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from schemas.job import SCHEMA_VERSION, Framework, Strict
+from schemas.job import Framework, Strict
+
+# 2: the noise guard's evidence (EpochRecord.outside_cores, RunReport.noise). Version 1 reports
+# still load: the new fields are optional, and a report without them is "not measured".
+REPORT_SCHEMA_VERSION: Final = 2
 
 # skipped: never started (its runner environment could not be built, or the run was interrupted).
 Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed", "skipped"]
@@ -27,6 +31,8 @@ class EpochRecord(Strict):
     train_metric: float
     val_loss: float
     val_metric: float
+    # CPUs kept busy by other processes during this epoch's timed steps (runners/noise.py)
+    outside_cores: float | None = Field(default=None, ge=0)
 
     @field_validator("train_loss_running", "train_loss", "train_metric", "val_loss", "val_metric")
     @classmethod
@@ -90,6 +96,26 @@ class Fairness(Strict):
     init_source: str | None = None  # the run directory's prepared file, or generated in the runner
 
 
+class Noise(Strict):
+    """What else the machine did while the job ran (runners/noise.py), from the start of the runner
+    to its last epoch; the orchestrator judges it (orchestrator/noise.py)."""
+
+    seconds: float = Field(ge=0)
+    outside_cpu_seconds: float = Field(ge=0)  # machine CPU time spent outside the runner's process tree
+    outside_cores: float = Field(ge=0)  # their mean: CPUs kept busy by others
+    timed_outside_cores: float | None = Field(default=None, ge=0)  # the same over the timed steps only
+    steal_seconds: float = Field(ge=0)
+    throttled_seconds: float = Field(ge=0)  # cgroup CPU throttling
+    cpu_count: int = Field(ge=1)
+    loadavg_start: float | None = None
+    loadavg_end: float | None = None
+    cpu_mhz_start: float | None = None
+    cpu_mhz_end: float | None = None
+    gpu_other_processes: int | None = None  # other compute processes seen on the job's GPU
+    gpu_throttle_reasons: tuple[str, ...] = Field(default=(), strict=False)
+    readable: bool = True  # False: /proc/stat could not be read, so nothing could be seen
+
+
 class ErrorInfo(Strict):
     type: str
     message: str
@@ -105,7 +131,7 @@ class NodeInfo(Strict):
 
 
 class RunReport(Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
     spec_id: str
     framework: Framework
     status: Status
@@ -118,6 +144,7 @@ class RunReport(Strict):
     fairness: Fairness | None = None
     diverged_epoch: int | None = None
     error: ErrorInfo | None = None
+    noise: Noise | None = None
     # Filled in by the orchestrator from what it saw of the process.
     exit_code: int | None = None
     wall_seconds: float | None = None

@@ -19,6 +19,7 @@ from orchestrator.backends.docker import DockerBackendError
 from orchestrator.devices import DeviceError, variant_for
 from orchestrator.execute import RunRequest, execute
 from orchestrator.executors import ExecutorError, select_executor
+from orchestrator.jobs import JobPolicy
 from orchestrator.rundir import RunDir, RunDirError
 
 
@@ -69,6 +70,28 @@ def orchestrate(
     retries: Annotated[
         int, typer.Option(min=0, max=10, help="re-run a job that crashed up to N times (never oom/diverged)")
     ] = 0,
+    rerun_contaminated: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=10,
+            envvar="BENCH_RERUN_CONTAMINATED",
+            help="re-run a job timed while the machine was busy (contaminated) up to N times, once the "
+            "machine is quiet again (docs/noise.md)",
+        ),
+    ] = 1,
+    keep_contaminated: Annotated[
+        bool, typer.Option(help="let contaminated jobs count in the verdicts (they are always in the tables)")
+    ] = False,
+    quiet_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=3600,
+            envvar="BENCH_QUIET_WAIT",
+            help="seconds to wait for a quiet machine before the first job and before a re-run (0: never wait)",
+        ),
+    ] = 60.0,
     executor: Annotated[
         ExecutorChoice,
         typer.Option(
@@ -116,7 +139,13 @@ def orchestrate(
             ) as isolates:
                 request = RunRequest(suite_path, chosen, target, device, command)
                 code = execute(
-                    request, runs_jobs, isolates, console, resume=resume is not None, retries=retries
+                    request,
+                    runs_jobs,
+                    isolates,
+                    console,
+                    resume=resume is not None,
+                    policy=JobPolicy(retries, rerun_contaminated, quiet_wait),
+                    keep_contaminated=keep_contaminated,
                 )
     except (planning.PlanError, RunDirError, DockerBackendError, ExecutorError, DeviceError) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)

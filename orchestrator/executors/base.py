@@ -14,6 +14,7 @@ from typing import Protocol, Self
 from rich.console import Console
 
 from orchestrator.backends.base import Backend
+from orchestrator.jobs import JobPolicy
 from orchestrator.rundir import RunDir
 from schemas.job import Device, JobSpec
 from schemas.report import RunReport
@@ -24,6 +25,7 @@ class LoopResult:
     failed: list[tuple[JobSpec, RunReport]] = field(default_factory=list)
     kept: int = 0  # finished ok before (resume), not re-run
     interrupted: bool = False
+    quiet_before: dict[str, object] | None = None  # the noise guard's wait before the first job
 
 
 class Executor(Protocol):
@@ -33,10 +35,11 @@ class Executor(Protocol):
         """`--gpus` (all | none | 0,1) as the device every job gets, and a note for the user or ''."""
 
     def run_jobs(
-        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, policy: JobPolicy
     ) -> LoopResult:
-        """Run every spec (a finished ok job of the same environment is kept), retry crashes up to
-        `retries` times; Ctrl-C kills what runs and records what did not, then returns interrupted."""
+        """Run every spec (a finished ok job of the same environment is kept); run a job again as
+        `policy` says (crashed, contaminated); Ctrl-C kills what runs and records what did not, then
+        returns interrupted."""
 
     def close(self) -> None: ...
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, TaskID
 
 from orchestrator.backends.base import Backend, JobPaths
@@ -17,15 +18,19 @@ from orchestrator.collect import read_report
 from orchestrator.devices import resolve_device
 from orchestrator.executors.base import LoopResult
 from orchestrator.jobs import (
+    History,
+    JobPolicy,
+    advance,
     archive,
     attempt_once,
     label,
     line,
+    next_run,
     progress_bar,
     record_interrupt,
-    retry_due,
     reusable,
 )
+from orchestrator.noise import wait_until_quiet
 from orchestrator.rundir import RunDir
 from schemas.job import Device, JobSpec
 from schemas.report import RunReport
@@ -38,10 +43,14 @@ class LocalExecutor(Closeable):
         return resolve_device(gpus)
 
     def run_jobs(
-        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, policy: JobPolicy
     ) -> LoopResult:
         result = LoopResult()
         pending = list(specs)
+        if policy.quiet_wait > 0 and specs:
+            quiet = wait_until_quiet(policy.quiet_wait, console.print)
+            result.quiet_before = {"quiet": quiet.quiet, "waited_seconds": round(quiet.waited, 1),
+                                   "outside_cores": round(quiet.outside_cores, 3)}  # fmt: skip
         with progress_bar(console) as progress:
             overall = progress.add_task("all jobs", total=len(specs))
             while pending:
@@ -54,7 +63,7 @@ class LocalExecutor(Closeable):
                     continue
                 epochs = progress.add_task(f"  {label(spec)}", total=spec.workload.epochs)
                 try:
-                    report = _attempts(spec, paths, backend, progress, epochs, retries)
+                    report = _attempts(spec, paths, backend, progress, epochs, policy)
                 except KeyboardInterrupt:
                     result.interrupted = True
                     record_interrupt(run, pending[:1], pending[1:])
@@ -69,9 +78,9 @@ class LocalExecutor(Closeable):
 
 
 def _attempts(
-    spec: JobSpec, paths: JobPaths, backend: Backend, progress: Progress, task_id: TaskID, retries: int
+    spec: JobSpec, paths: JobPaths, backend: Backend, progress: Progress, task_id: TaskID, policy: JobPolicy
 ) -> RunReport:
-    attempt = 1
+    history = History()
     archive(paths)
     while True:
         progress.update(task_id, completed=0)
@@ -79,10 +88,16 @@ def _attempts(
         def on_event(event: dict) -> None:  # type: ignore[type-arg]
             progress.update(task_id, completed=event.get("epoch", 0))
 
-        report = attempt_once(spec, paths, backend, on_event, spec.device.gpu_ids, attempt)
-        if not retry_due(report, attempt, retries):
+        report = attempt_once(
+            spec, paths, backend, on_event, spec.device.gpu_ids, history.attempt, history.why
+        )
+        why = next_run(report, history, policy)
+        if why is None:
             return report
-        progress.console.print(f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}")
+        progress.console.print(f"[yellow]{escape(why)}[/] {label(spec)}: attempt {history.attempt + 1}")
         archive(paths)
-        attempt += 1
-        time.sleep(0.5)
+        advance(history, why)
+        if why.startswith("re-run"):
+            wait_until_quiet(policy.quiet_wait, progress.console.print, "the re-run")
+        else:
+            time.sleep(0.5)

@@ -24,13 +24,16 @@ from orchestrator.collect import read_report, synthetic_report
 from orchestrator.executors import ExecutorError, import_ray
 from orchestrator.executors.base import LoopResult
 from orchestrator.jobs import (
+    History,
+    JobPolicy,
+    advance,
     archive,
     attempt_once,
     label,
     line,
+    next_run,
     progress_bar,
     record_interrupt,
-    retry_due,
     reusable,
 )
 from orchestrator.rundir import RunDir
@@ -104,24 +107,28 @@ class RayExecutor(Closeable):
         return Device(kind="cpu"), "--gpus all: the Ray cluster declares no GPUs, running on the CPU"
 
     def run_jobs(
-        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, retries: int = 0
+        self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, policy: JobPolicy
     ) -> LoopResult:
+        """A contaminated job is re-run without a quiet wait: the driver cannot see the node's load.
+        Jobs sharing a node load each other: docs/ray.md advises one job per node for timing."""
         ray = import_ray()
         result = LoopResult()
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_PREFIX)}
         variant = backend.variant
-        outstanding: dict[Any, tuple[JobSpec, int]] = {}
+        outstanding: dict[Any, tuple[JobSpec, History]] = {}
         nodes: dict[str, Any] = dict(run.meta().get("nodes", {}))
 
-        def submit(spec: JobSpec, attempt: int) -> None:
+        def submit(spec: JobSpec, history: History) -> None:
             paths = run.paths(spec)
             archive(paths)  # a previous report (earlier attempt, or a resumed run's) moves aside, never lost
             ref = (
                 _task()
                 .options(**resources(spec))
-                .remote(spec.model_dump_json(), paths, backend.name, variant, attempt, env)
+                .remote(
+                    spec.model_dump_json(), paths, backend.name, variant, history.attempt, history.why, env
+                )
             )
-            outstanding[ref] = (spec, attempt)
+            outstanding[ref] = (spec, history)
 
         with progress_bar(console) as progress:
             overall = progress.add_task("all jobs (ray)", total=len(specs))
@@ -133,10 +140,10 @@ class RayExecutor(Closeable):
                         result.kept += 1
                         progress.advance(overall)
                     else:
-                        submit(spec, 1)
+                        submit(spec, History())
                 while outstanding:
                     (ref,), _ = ray.wait(list(outstanding), num_returns=1)
-                    spec, attempt = outstanding.pop(ref)
+                    spec, history = outstanding.pop(ref)
                     paths = run.paths(spec)
                     report, node = _outcome(ref, spec, paths)
                     if node is not None:
@@ -145,11 +152,13 @@ class RayExecutor(Closeable):
                     # Losing a node is the fleet's fault, not the job's: it gets one retry elsewhere
                     # even without --retries.
                     lost = node is None and report.status == "crashed"
-                    if retry_due(report, attempt, max(retries, 1) if lost else retries):
+                    why = next_run(report, history, policy, max(policy.retries, 1) if lost else None)
+                    if why is not None:
                         progress.console.print(
-                            f"[yellow]retry[/] {label(spec)}: {report.status}, attempt {attempt + 1}"
+                            f"[yellow]{escape(why)}[/] {label(spec)}: attempt {history.attempt + 1}"
                         )
-                        submit(spec, attempt + 1)
+                        advance(history, why)
+                        submit(spec, history)
                         continue
                     progress.advance(overall)
                     where = f"  [dim]{escape(_where(node))}[/]" if node else ""
@@ -183,7 +192,13 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
 
 
 def _job_task(
-    spec_json: str, paths: JobPaths, backend_name: str, variant: str, attempt: int, env: dict[str, str]
+    spec_json: str,
+    paths: JobPaths,
+    backend_name: str,
+    variant: str,
+    attempt: int,
+    why: str,
+    env: dict[str, str],
 ) -> tuple[str, dict[str, Any]]:
     """Runs on the node Ray chose: one attempt of one job, through a backend made on that node."""
     import ray
@@ -204,7 +219,7 @@ def _job_task(
         _environ(env),
         select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids)) as backend,
     ):
-        report = attempt_once(spec, paths, backend, lambda _: None, gpu_ids, attempt, where)
+        report = attempt_once(spec, paths, backend, lambda _: None, gpu_ids, attempt, why, where)
     return report.model_dump_json(indent=2), node
 
 

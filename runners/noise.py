@@ -1,0 +1,170 @@
+"""What else the machine did while a job ran: the raw evidence of the noise guard (standard library only).
+
+The runner samples the machine-wide CPU counters (/proc/stat: host-wide even inside a container),
+its own CPU time (every thread of the runner process, and its waited-for children), cgroup CPU
+throttling and the CPU frequency, at the start of training and around every timed epoch. The CPU time
+the machine spent beyond the runner's own is *outside* load: other processes, the orchestrator, a
+second benchmark. Steal is time the hypervisor gave this VM's virtual CPUs to someone else.
+
+Whether that makes a job contaminated is the orchestrator's call (orchestrator/noise.py), so the
+thresholds live in one place and re-rendering an old run applies the current ones.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROC_STAT = Path("/proc/stat")
+CGROUP_CPU_STAT = (Path("/sys/fs/cgroup/cpu.stat"), Path("/sys/fs/cgroup/cpu/cpu.stat"))
+CPUFREQ = Path("/sys/devices/system/cpu")
+HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Sample:
+    wall: float  # time.monotonic()
+    busy: float  # machine-wide CPU seconds not idle (user, nice, system, irq, softirq, steal, guest)
+    steal: float  # machine-wide CPU seconds stolen by the hypervisor
+    own: float  # this process's CPU seconds (all threads) + its waited-for children's
+    throttled: float  # cgroup CPU throttled seconds (0 where not readable)
+    readable: bool  # /proc/stat could be read: without it there is no evidence either way
+
+
+def _proc_stat(path: Path = PROC_STAT) -> tuple[float, float] | None:
+    """(busy, steal) CPU seconds over all CPUs from the aggregate `cpu` line, or None."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(4096).split()
+    except OSError:
+        return None
+    if len(first) < 5 or first[0] != b"cpu":
+        return None
+    try:
+        ticks = [int(x) for x in first[1:11]]
+    except ValueError:
+        return None
+    ticks += [0] * (10 - len(ticks))
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest is already in user.
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks[:8]
+    return (user + nice + system + irq + softirq + steal) / HZ, steal / HZ
+
+
+def _throttled_seconds(paths: tuple[Path, ...] = CGROUP_CPU_STAT) -> float:
+    for path in paths:
+        try:
+            text = path.read_text()[:8192]
+        except OSError:
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            try:
+                if key == "throttled_usec":  # cgroup v2
+                    return int(value) / 1e6
+                if key == "throttled_time":  # cgroup v1, nanoseconds
+                    return int(value) / 1e9
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def _own_cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def sample() -> Sample:
+    stat = _proc_stat()
+    busy, steal = stat if stat is not None else (0.0, 0.0)
+    return Sample(time.monotonic(), busy, steal, _own_cpu(), _throttled_seconds(), stat is not None)
+
+
+def cpu_mhz(root: Path = CPUFREQ, limit: int = 256) -> float | None:
+    """Mean current frequency over the CPUs that expose it (most VMs do not), in MHz."""
+    values = []
+    for i in range(limit):
+        path = root / f"cpu{i}" / "cpufreq" / "scaling_cur_freq"
+        try:
+            values.append(int(path.read_text().strip()[:16]) / 1000)
+        except (OSError, ValueError):
+            if not (root / f"cpu{i}").exists():
+                break
+    return round(sum(values) / len(values), 1) if values else None
+
+
+@dataclass(frozen=True)
+class Window:
+    """What happened between two samples."""
+
+    seconds: float
+    outside_cpu: float  # machine CPU seconds spent outside this process tree
+    steal: float
+    throttled: float
+
+    @property
+    def outside_cores(self) -> float:
+        """Mean number of CPUs kept busy by others during the window."""
+        return self.outside_cpu / self.seconds if self.seconds > 0 else 0.0
+
+
+def between(a: Sample, b: Sample) -> Window:
+    # Clamped at 0: the counters tick in 1/HZ steps per CPU, so a short quiet window can come out
+    # slightly negative.
+    return Window(
+        seconds=max(b.wall - a.wall, 0.0),
+        outside_cpu=max((b.busy - a.busy) - (b.own - a.own), 0.0),
+        steal=max(b.steal - a.steal, 0.0),
+        throttled=max(b.throttled - a.throttled, 0.0),
+    )
+
+
+def gpu_others(gpu_uuid: str | None, timeout: float = 10.0) -> tuple[int | None, tuple[str, ...]]:
+    """(other compute processes on this GPU, its active throttle reasons) from nvidia-smi; (None, ())
+    without a GPU or a driver. Read at the end of training: a process sharing the GPU then, or a
+    clock held down by power or heat, is evidence the timings were not the GPU's alone."""
+    import shutil
+    import subprocess
+
+    if gpu_uuid is None or shutil.which("nvidia-smi") is None:
+        return None, ()
+    try:
+        apps = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=gpu_uuid,pid", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=timeout,
+        ).stdout  # fmt: skip
+        reasons = subprocess.run(
+            ["nvidia-smi", f"--id={gpu_uuid}", "--query-gpu=clocks_event_reasons.active",
+             "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=timeout,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None, ()
+    own = str(os.getpid())
+    others = [
+        line for line in apps.splitlines()
+        if line.split(",")[0].strip() == gpu_uuid and line.split(",")[-1].strip() != own
+    ]  # fmt: skip
+    return len(others), _throttle_names(reasons)
+
+
+# nvidia-smi's clocks_event_reasons bit mask (NVML's nvmlClocksEventReason*): idle and the
+# application-clock setting are not throttling.
+_THROTTLE_BITS = {
+    0x4: "sw_power_cap",
+    0x8: "hw_slowdown",
+    0x10: "sync_boost",
+    0x20: "sw_thermal_slowdown",
+    0x40: "hw_thermal_slowdown",
+    0x80: "hw_power_brake_slowdown",
+}
+
+
+def _throttle_names(mask_text: str) -> tuple[str, ...]:
+    try:
+        mask = int(mask_text.split()[0], 16)
+    except (ValueError, IndexError):
+        return ()
+    return tuple(name for bit, name in _THROTTLE_BITS.items() if mask & bit)
