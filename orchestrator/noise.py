@@ -7,6 +7,8 @@ is the one place that judges it. A job is **contaminated** when any of these hol
 
     outside load   other processes used more than OUTSIDE_SHARE (10%) of the machine's CPUs, on
                    average, from the runner's start to its last epoch, or over its timed steps alone
+                   (each window judged only when it lasts MIN_WINDOW_SECONDS: /proc/stat counts in
+                   1/100 s ticks per CPU, so a window of a few milliseconds says nothing)
     steal          the hypervisor took more than STEAL_SHARE (5%) of the machine's CPU time
     throttling     the job's cgroup was CPU-throttled for more than THROTTLE_SHARE (5%) of the time
     spread         its steady-state epochs (2..N, at least MIN_SPREAD_EPOCHS of them, median at least
@@ -35,6 +37,7 @@ THROTTLE_SHARE = 0.05
 SPREAD_LIMIT = 1.5
 MIN_SPREAD_EPOCHS = 3
 MIN_SPREAD_SECONDS = 0.2  # shorter epochs are dominated by timer and scheduler jitter
+MIN_WINDOW_SECONDS = 1.0
 GPU_THROTTLES = frozenset(
     {"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"}
 )
@@ -65,8 +68,11 @@ def judge_noise(report: RunReport) -> NoiseVerdict:
         return NoiseVerdict(False, ())
     reasons = []
     capacity = float(noise.cpu_count)
-    for cores, where in ((noise.outside_cores, "during the job"), (noise.timed_outside_cores, "while timed")):
-        if cores is not None and cores / capacity > OUTSIDE_SHARE:
+    timed_seconds = sum(e.train_seconds for e in report.epochs)
+    windows = ((noise.outside_cores, noise.seconds, "during the job"),
+               (noise.timed_outside_cores, timed_seconds, "while timed"))  # fmt: skip
+    for cores, seconds, where in windows:
+        if cores is not None and seconds >= MIN_WINDOW_SECONDS and cores / capacity > OUTSIDE_SHARE:
             reasons.append(
                 f"other processes used {cores:.2f} of {noise.cpu_count} CPUs {where} "
                 f"({cores / capacity:.0%} > {OUTSIDE_SHARE:.0%})"

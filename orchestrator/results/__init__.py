@@ -22,7 +22,14 @@ from orchestrator.results.html import render_html
 from orchestrator.results.parity import parity_rows, parity_table
 from orchestrator.results.plots import render_plots
 from orchestrator.results.tables import WinnerRow, build_tables
-from orchestrator.results.tidy import RunData, final_frame, load_run, metrics_frame, write_metrics
+from orchestrator.results.tidy import (
+    RunData,
+    contaminated_jobs,
+    final_frame,
+    load_run,
+    metrics_frame,
+    write_metrics,
+)
 from schemas.common import write_text_atomic
 
 __all__ = ["Rendered", "load_run", "metrics_frame", "render_run", "summary_line"]
@@ -38,10 +45,15 @@ class Rendered:
         return next(p for p in self.paths if p.name == "report.html")
 
 
-def _status_counts(run: RunData) -> str:
+def _status_counts(run: RunData, keep_contaminated: bool) -> str:
     counts = Counter(job.status for job in run.jobs)
     order = ["ok", *sorted(s for s in counts if s != "ok")]
     parts = [f"{counts[s]} {s}" for s in order if counts[s]]
+    dirty = len(contaminated_jobs(run))
+    if dirty and parts and parts[0].endswith(" ok"):
+        parts[0] += (
+            f" ({dirty} contaminated, {'kept in' if keep_contaminated else 'left out of'} the verdicts)"
+        )
     return f"{len(run.jobs)} jobs: " + (", ".join(parts) if parts else "none")
 
 
@@ -60,9 +72,9 @@ def _verdict_phrase(row: WinnerRow) -> str:
     return f"{row.criterion} {v.text}"
 
 
-def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
+def summary_line(run: RunData, rows: list[WinnerRow], keep_contaminated: bool = False) -> str:
     """'12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, quality equivalent (±5%)'."""
-    parts = [_status_counts(run)]
+    parts = [_status_counts(run, keep_contaminated)]
     for task in sorted({r.task for r in rows}):
         task_rows = [r for r in rows if r.task == task]
         several_pairs = len({(r.verdict.name_a, r.verdict.name_b) for r in task_rows if r.verdict}) > 1
@@ -76,16 +88,27 @@ def summary_line(run: RunData, rows: list[WinnerRow]) -> str:
     return "; ".join(parts)
 
 
-def render_run(run_dir: Path, margin: float = stats.MIN_MARGIN, plots: bool = True) -> Rendered:
+def render_run(
+    run_dir: Path, margin: float | None = None, plots: bool = True, keep_contaminated: bool | None = None
+) -> Rendered:
     """Write metrics, tables, plots and report.html into `run_dir`; return the written paths and the
-    summary line. `margin`: the verdicts' equivalence margin m. `plots=False` skips the figures (the
-    slow part) in the files and the page."""
+    summary line. `margin`: the verdicts' equivalence margin m; `keep_contaminated`: let contaminated
+    jobs count in the medians and verdicts; both default to what the run recorded in run.json (so a
+    re-render gives the same tables), else 5% and no. `plots=False` skips the figures (the slow part)
+    in the files and the page."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
+    if margin is None:
+        recorded = run.meta.get("margin")
+        margin = (
+            float(recorded) if isinstance(recorded, int | float) and 0 < recorded < 1 else stats.MIN_MARGIN
+        )
+    if keep_contaminated is None:
+        keep_contaminated = run.meta.get("keep_contaminated") is True
     metrics = metrics_frame(run)
     written = write_metrics(run, run_dir)
 
-    tables, rows = build_tables(final_frame(metrics), margin=margin)
+    tables, rows = build_tables(final_frame(metrics, keep_contaminated), margin=margin)
     prows = parity_rows(run)
     ptable = parity_table(prows)
     for t in [*tables, ptable]:
@@ -95,7 +118,7 @@ def render_run(run_dir: Path, margin: float = stats.MIN_MARGIN, plots: bool = Tr
     figures = render_plots(metrics, run_dir / "plots") if plots else []
     written += [path for plot in figures for path in plot.paths]
 
-    summary = summary_line(run, rows)
-    page = render_html(run, summary, tables, ptable, prows, figures)
+    summary = summary_line(run, rows, keep_contaminated)
+    page = render_html(run, summary, tables, ptable, prows, figures, keep_contaminated)
     written.append(write_text_atomic(run_dir / "report.html", page))
     return Rendered(written, summary)

@@ -16,7 +16,7 @@ from orchestrator.results._format import MISSING, Table
 from orchestrator.results.parity import ParityRow
 from orchestrator.results.plots import Plot
 from orchestrator.results.stats import METHOD
-from orchestrator.results.tidy import Job, RunData
+from orchestrator.results.tidy import Job, RunData, contaminated_jobs
 
 # The paper's datasets; anything else is a substitute and the banner says so in red.
 PAPER_DATASETS = {"classification": "mnist", "regression": "petrol"}
@@ -178,6 +178,26 @@ def dataset_banners(run: RunData, tasks: Sequence[str]) -> Markup:
     return join(parts)
 
 
+def noise_banner(run: RunData, keep_contaminated: bool) -> Markup:
+    """The noise guard's findings: which jobs were timed on a busy machine, and what was seen."""
+    flagged = contaminated_jobs(run)
+    if not flagged:
+        return join([])
+    ok = sum(1 for job in run.jobs if job.ok)
+    fate = (
+        "kept in the verdicts (--keep-contaminated)"
+        if keep_contaminated
+        else "left out of the medians and verdicts"
+    )
+    items = el("ul", *(el("li", f"{job.framework} {job.task} repeat {job.spec.repeat if job.spec else '?'} "
+                                f"({job.spec_id}): {why}") for job, why in flagged))  # fmt: skip
+    return el(
+        "div", el("strong", "busy machine"), f" — {len(flagged)} of {ok} ok jobs were timed while other "
+        f"processes loaded the machine (contaminated), {fate}; re-runs of them, when the machine was quiet "
+        "again, are their own rows. What was seen:", items, class_="banner loud" if keep_contaminated else "banner warn",
+    )  # fmt: skip
+
+
 def status_banners(run: RunData, parity: Sequence[ParityRow]) -> Markup:
     parts = []
     if run.state != "complete":
@@ -235,6 +255,7 @@ def render_html(
     parity_tab: Table,
     parity: Sequence[ParityRow],
     plots: Sequence[Plot],
+    keep_contaminated: bool = False,
 ) -> str:
     tasks = sorted({str(j.task) for j in run.jobs if j.task is not None})
     meta_bits = [f"state: {run.state}"]
@@ -246,6 +267,7 @@ def render_html(
         el("p", " · ".join(meta_bits), class_="meta"),
         dataset_banners(run, tasks),
         status_banners(run, parity),
+        noise_banner(run, keep_contaminated),
         el("p", el("strong", "Summary: "), summary),
         el("p", el("strong", "How verdicts are made: "), METHOD, class_="caption"),
         el("h2", "Results"),

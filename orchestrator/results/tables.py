@@ -56,8 +56,15 @@ def datasets_label(group: pd.DataFrame) -> str:
 
 
 def ok_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
-    rows = group[(group["framework"] == framework) & (group["status"] == "ok")]
+    """The values the tables and verdicts use: ok jobs, contaminated ones left out unless the run
+    keeps them (tidy.final_frame's `in_verdicts`)."""
+    used = group["in_verdicts"] if "in_verdicts" in group else group["status"] == "ok"
+    rows = group[(group["framework"] == framework) & used]
     return finite(rows[column].tolist())
+
+
+def contaminated_count(jobs: pd.DataFrame) -> int:
+    return int(((jobs["status"] == "ok") & jobs["contaminated"].fillna(False).astype(bool)).sum())
 
 
 def _summary(values: list[float]) -> tuple[float, float, float]:
@@ -71,15 +78,18 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
     better = stats.BETTER.get(metric, "lower")
     labels = [label.format(metric=metric) for _, label in QUANTITIES]
     headers = ("framework", "ok / total", *labels)
-    csv_headers: list[str] = ["task", "framework", "n_ok", "n_total"]
+    csv_headers: list[str] = ["task", "framework", "n_ok", "n_total", "n_contaminated"]
     for col, _ in QUANTITIES:
         csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
     rows, csv_rows = [], []
     for fw in frameworks_of(group):
         jobs = group[group["framework"] == fw]
         n_ok, n_total = int((jobs["status"] == "ok").sum()), len(jobs)
-        cells = [fw, f"{n_ok} / {n_total}"]
-        raw = [task, fw, str(n_ok), str(n_total)]
+        n_dirty = contaminated_count(jobs)
+        kept = bool(jobs["in_verdicts"].sum() == n_ok) if "in_verdicts" in jobs else True
+        dirty = f" ({n_dirty} contaminated{', kept' if kept else ', left out'})" if n_dirty else ""
+        cells = [fw, f"{n_ok} / {n_total}{dirty}"]
+        raw = [task, fw, str(n_ok), str(n_total), str(n_dirty)]
         for col, _ in QUANTITIES:
             values = ok_values(group, fw, col)
             med, lo, hi = _summary(values) if values else (float("nan"),) * 3
@@ -92,7 +102,9 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
         f"{SPREAD_CAPTION} Metric: {metric} ({better} is better), after the last epoch "
         f"(planned epochs: {', '.join(map(str, epochs)) or MISSING}). Times in seconds: total = "
         "timed training steps only; steady-state = median of epochs 2..N; first epoch includes "
-        "tracing/compilation; setup = import + data load + model build. Hardware: "
+        "tracing/compilation; setup = import + data load + model build. Contaminated jobs (timed "
+        "while other processes loaded the machine, docs/noise.md) are left out of the medians and the "
+        "verdicts unless the run keeps them (--keep-contaminated). Hardware: "
         + (" | ".join(hardware_classes(group)) or MISSING)
         + (" (MIXED: times are not comparable across these)" if len(hardware_classes(group)) > 1 else "")
         + "."

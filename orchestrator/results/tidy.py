@@ -17,6 +17,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from orchestrator.collect import MAX_REPORT_BYTES, judge
+from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
@@ -55,8 +56,13 @@ COLUMNS: tuple[str, ...] = (
     "wall_seconds",
     "hostname",
     "hardware",
+    "outside_cores",  # this epoch's timed steps: CPUs kept busy by other processes
+    "job_outside_cores",  # the same over the whole job (runner start to last epoch)
+    "contaminated",  # the noise guard's verdict (orchestrator/noise.py); empty: not measured
+    "noise",  # its evidence in words
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
+BOOL_COLUMNS = ("contaminated",)
 SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
 
 
@@ -187,6 +193,17 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir=run.root, meta=meta, jobs=jobs, problems=tuple(problems))
 
 
+def contaminated_jobs(run: RunData) -> list[tuple[Job, str]]:
+    """The ok jobs the noise guard flagged, with its evidence in words."""
+    flagged = []
+    for job in run.jobs:
+        if job.ok and job.report is not None:
+            verdict = judge_noise(job.report)
+            if verdict.contaminated:
+                flagged.append((job, verdict.text))
+    return flagged
+
+
 def hardware_class(report: RunReport | None) -> str | None:
     """What timings may be compared across: CPU model and count, and the GPU when there is one."""
     if report is None or report.env is None:
@@ -215,6 +232,12 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "hostname": report.node.hostname if report and report.node else None,
         "hardware": hardware_class(report),
     }
+    if report is not None and report.status == "ok":
+        verdict = judge_noise(report)
+        row["noise"] = verdict.text
+        if verdict.measured:
+            row["contaminated"] = verdict.contaminated
+            row["job_outside_cores"] = report.noise.outside_cores if report.noise else None
     timing = report.timing if report else None
     if timing is not None:
         row.update(
@@ -243,23 +266,28 @@ def metrics_frame(run: RunData) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for col in INT_COLUMNS:
         frame[col] = frame[col].astype("Int64")
-    float_cols = [c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running"))]
+    for col in BOOL_COLUMNS:
+        frame[col] = frame[col].astype("boolean")
+    float_cols = [c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores"))]
     for col in float_cols:
         frame[col] = frame[col].astype("float64")
     for col in COLUMNS:
-        if col not in INT_COLUMNS and col not in float_cols:
+        if col not in INT_COLUMNS and col not in BOOL_COLUMNS and col not in float_cols:
             frame[col] = frame[col].astype("object")
     frame = frame.sort_values(SORT_KEYS, na_position="last", kind="mergesort")
     return frame.reset_index(drop=True)
 
 
-def final_frame(metrics: pd.DataFrame) -> pd.DataFrame:
+def final_frame(metrics: pd.DataFrame, keep_contaminated: bool = False) -> pd.DataFrame:
     """One row per job: the job columns plus `final_train_metric` / `final_val_metric` taken from
-    its last recorded epoch (NaN when it recorded none)."""
+    its last recorded epoch (NaN when it recorded none), and `in_verdicts`: an ok job that is not
+    contaminated (or any ok job with `keep_contaminated`)."""
     ordered = metrics.sort_values(["spec_id", "epoch"], na_position="first", kind="mergesort")
     last = ordered.groupby("spec_id", sort=True, dropna=False).tail(1).copy()
     last["final_train_metric"] = last["train_metric"]
     last["final_val_metric"] = last["val_metric"]
+    clean = ~last["contaminated"].fillna(False).astype(bool)
+    last["in_verdicts"] = (last["status"] == "ok") & (clean | keep_contaminated)
     last = last.sort_values(SORT_KEYS, na_position="last", kind="mergesort")
     return last.reset_index(drop=True)
 
