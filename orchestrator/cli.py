@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.commands import datasets, images, orchestrate, report, runners, schema
+from orchestrator.commands import calibrate, check, datasets, images, orchestrate, report, runners, schema
 from orchestrator.signals import install_interrupt_handlers
 
 app = typer.Typer(
@@ -25,6 +25,8 @@ def _main() -> None:
 app.command()(orchestrate.orchestrate)
 app.command()(report.report)
 app.command()(schema.schema)
+app.command()(check.check)
+app.command()(calibrate.calibrate)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runners.app, name="runners")
 app.add_typer(images.app, name="images")

@@ -13,12 +13,13 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from orchestrator import auto_repeats, calibration, machine
 from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
 from orchestrator.collect import read_report, synthetic_report
-from orchestrator.executors.base import Executor
+from orchestrator.executors.base import Executor, LoopResult
 from orchestrator.jobs import JobPolicy, label
-from orchestrator.results import render_run
+from orchestrator.results import recorded_margin, render_run
 from orchestrator.rundir import RunDir, RunDirError, machine_label, now_iso
 from runners import datasets, fairness
 from schemas.datasets import CATALOG
@@ -78,6 +79,7 @@ def _plan_into(
                     executor=executor.name, machine=machine_label(), command=request.command, suite=suite.name)  # fmt: skip
     run.write_suite(request.suite_path, suite)
     log(f"run directory: {run.root}")
+    _record_machine(run, log)
     choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir))
     _say_datasets(choices, log)
     specs = planning.plan(suite, choices, request.device)
@@ -87,6 +89,28 @@ def _plan_into(
     run.update_meta(datasets={t: {"used": c.used, "reason": c.reason} for t, c in choices.items()},
                     device=request.device.model_dump(mode="json"), jobs=len(specs), plan=[s.spec_id for s in specs])  # fmt: skip
     return specs
+
+
+def _record_machine(run: RunDir, log: Callable[[str], None]) -> None:
+    """What `bench check` finds, and this machine's calibration (its A/A floor sets the verdicts'
+    margin), into run.json: a report is read long after the machine it ran on is gone."""
+    findings = machine.machine_findings(sample_seconds=0.25)
+    for finding in findings:
+        if finding.status == "warn":
+            log(
+                f"[yellow]bench check[/]: {escape(finding.name)}: {escape(finding.value)} ({escape(finding.advice)})"
+            )
+    stored = calibration.load_calibration(warn=log)
+    summary = None
+    if stored is not None:
+        best: dict[str, float] = {}
+        for rate in stored.gemm:  # the largest size measured is the closest to a training step's GEMMs
+            if rate.size >= max((r.size for r in stored.gemm if r.framework == rate.framework), default=0):
+                best[rate.framework] = rate.gflops
+        summary = {"hardware": stored.hardware, "measured_at": stored.measured_at,
+                   "aa_floor": stored.aa_floor, "gemm_gflops": best}  # fmt: skip
+    run.update_meta(machine_check=[dataclasses.asdict(f) for f in findings], calibration=summary,
+                    margin=calibration.margin(stored))  # fmt: skip
 
 
 def _say_datasets(choices: dict[str, planning.DatasetChoice], log: Callable[[str], None]) -> None:
@@ -136,6 +160,12 @@ def execute(
                     keep_contaminated=keep_contaminated, policy=dataclasses.asdict(policy))  # fmt: skip
     start = time.monotonic()
     result = executor.run_jobs(run, runnable, backend, console, policy)
+    if request.suite.repeats == "auto" and not result.interrupted:
+        if len(runnable) == len(specs):
+            specs = _repeat_until_decided(run, request, specs, executor, backend, console, policy, result)
+            runnable = specs
+        else:
+            log("repeats auto: not adding repeats, some frameworks could not run")
     if result.quiet_before is not None:
         run.update_meta(quiet_before=result.quiet_before)
     not_run = [s for s in specs if s not in runnable]
@@ -156,6 +186,39 @@ def execute(
     for spec in not_run:
         log(f"[red]skipped[/]: {spec.spec_id} ({label(spec).strip()}): its runner environment is unavailable")
     return 1 if result.failed or not_run else 0
+
+
+def _repeat_until_decided(
+    run: RunDir,
+    request: RunRequest,
+    specs: list[JobSpec],
+    executor: Executor,
+    backend: Backend,
+    console: Console,
+    policy: JobPolicy,
+    result: LoopResult,
+) -> list[JobSpec]:
+    """--repeats auto: one more repeat of every framework at a time until every verdict is decided
+    or the suite's max_repeats is reached; `result` gathers the new rounds' outcomes."""
+    meta = run.meta()
+    margin, keep = recorded_margin(meta), meta.get("keep_contaminated") is True
+    while True:
+        state = auto_repeats.Round(
+            auto_repeats.planned_repeats(specs), auto_repeats.undecided(run, margin, keep)
+        )
+        if not state.undecided or state.repeats >= request.suite.most_repeats:
+            run.update_meta(auto_repeats=auto_repeats.say_stop(state, request.suite, console.print))
+            return specs
+        console.print(f"repeats auto: {len(state.undecided)} verdict(s) undecided after {state.repeats} "
+                      f"repeats; adding repeat {state.repeats + 1}")  # fmt: skip
+        added = auto_repeats.next_round(run, request.suite, request.device, specs)
+        prepare_init(added, run.data_dir)
+        specs = [*specs, *added]
+        more = executor.run_jobs(run, added, backend, console, policy)
+        result.failed += more.failed
+        if more.interrupted:
+            result.interrupted = True
+            return specs
 
 
 def _environments(

@@ -49,9 +49,10 @@ def apply_options(
     suite: Suite,
     frameworks: Sequence[str] | None = None,
     tasks: Sequence[str] | None = None,
-    repeats: int | None = None,
+    repeats: int | str | None = None,
     epochs: int | None = None,
     quick: bool = False,
+    max_repeats: int | None = None,
 ) -> Suite:
     """Narrow or shrink a suite from command-line options; the result is what the run records.
     Each option is applied and checked on its own, so an error names the option that caused it."""
@@ -65,6 +66,8 @@ def apply_options(
         suite = _option(suite, "--frameworks", frameworks=list(frameworks))
     if repeats is not None:
         suite = _option(suite, "--repeats", repeats=repeats)
+    if max_repeats is not None:
+        suite = _option(suite, "--max-repeats", max_repeats=max_repeats)
     if quick:
         suite = _option(suite, "--quick", tasks=[_quick(t) for t in _dump(suite)["tasks"]])
     if epochs is not None:
@@ -72,6 +75,16 @@ def apply_options(
             suite, "--epochs-override", tasks=[{**t, "epochs": epochs} for t in _dump(suite)["tasks"]]
         )
     return suite
+
+
+def parse_repeats(text: str | None) -> int | str | None:
+    """--repeats: a whole number or 'auto'."""
+    if text is None or text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise PlanError(f"invalid option --repeats: must be 'auto' or a whole number, got {text!r}") from None
 
 
 def _quick(task: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +119,7 @@ def _check_plannable(suite: Suite, source: str) -> None:
         for dataset in task.datasets:
             where = f"{source}: tasks[{i}] on {dataset}"
             workload = _workload(task, dataset, where)
-            for repeat in sorted({0, suite.repeats - 1}):  # the seeds run from first to last
+            for repeat in sorted({0, suite.most_repeats - 1}):  # the seeds run from first to last
                 for framework in suite.frameworks:
                     _spec(suite, framework, workload, repeat, Device(), threads, where)
 
@@ -145,13 +158,16 @@ def resolve_threads(suite: Suite, source: str = "suite") -> Threads:
     return _built(Threads, f"{source}: threads", {"intra_op": intra, "inter_op": suite.inter_op_threads})
 
 
-def plan(suite: Suite, datasets: dict[str, DatasetChoice], device: Device) -> list[JobSpec]:
+def plan(
+    suite: Suite, datasets: dict[str, DatasetChoice], device: Device, repeats: range | None = None
+) -> list[JobSpec]:
     """Repeat-major and framework-interleaved (A B A B ...), so slow drift of the machine (heat,
-    other load) spreads over all frameworks instead of landing on one. Raises only PlanError, and
-    not even that for a suite from `load_suite` / `apply_options` (they ran the same checks)."""
+    other load) spreads over all frameworks instead of landing on one. `repeats`: which (default:
+    the suite's first ones). Raises only PlanError, and not even that for a suite from `load_suite`
+    / `apply_options` (they ran the same checks)."""
     threads = resolve_threads(suite)
     specs = []
-    for repeat in range(suite.repeats):
+    for repeat in repeats if repeats is not None else range(suite.first_repeats):
         for task in suite.tasks:
             where = f"suite: task {task.name} on {datasets[task.name].used}"
             workload = _workload(task, datasets[task.name].used, where)

@@ -48,12 +48,20 @@ class SuiteTask(TrainingSettings):
         return LOSS_FOR_TASK[self.task]
 
 
+AUTO_FIRST_REPEATS = 5  # the fewest with which the verdict rule can decide anything
+
+
 class Suite(Strict):
     schema_version: Literal[1] = 1
     name: str
     description: str = ""
     frameworks: tuple[Framework, ...] = Field(min_length=1, strict=False)
-    repeats: int = Field(ge=1, le=1000)
+    # "auto": start with AUTO_FIRST_REPEATS, then add one repeat of every framework at a time until
+    # every verdict is decided or max_repeats is reached (orchestrator/auto_repeats.py).
+    repeats: int | Literal["auto"] = Field(
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1000}, {"const": "auto"}]}
+    )
+    max_repeats: int = Field(default=20, ge=AUTO_FIRST_REPEATS, le=1000)
     seed: int = Field(ge=0, lt=2**31, description="repeat r of every framework uses seed + r")
     intra_op_threads: int | Literal["auto"] = Field(
         default="auto",
@@ -69,6 +77,23 @@ class Suite(Strict):
     @classmethod
     def _safe_name(cls, v: str) -> str:
         return SuiteTask._safe_name(v)
+
+    @field_validator("repeats", mode="plain")
+    @classmethod
+    def _repeats(cls, v: object) -> int | str:
+        if v == "auto" or (type(v) is int and 1 <= v <= 1000):
+            return v  # type: ignore[return-value]
+        raise PydanticCustomError("repeats", "must be 'auto' or a whole number from 1 to 1000", {})
+
+    @property
+    def first_repeats(self) -> int:
+        """How many repeats the plan starts with."""
+        return AUTO_FIRST_REPEATS if self.repeats == "auto" else self.repeats
+
+    @property
+    def most_repeats(self) -> int:
+        """How many repeats the run may reach."""
+        return max(self.max_repeats, AUTO_FIRST_REPEATS) if self.repeats == "auto" else self.repeats
 
     @field_validator("intra_op_threads", mode="plain")
     @classmethod

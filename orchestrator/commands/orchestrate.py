@@ -44,7 +44,14 @@ def orchestrate(
     frameworks: Annotated[str | None, typer.Option(help="comma list, e.g. tensorflow,pytorch")] = None,
     tasks: Annotated[str | None, typer.Option(help="comma list of the suite's task names")] = None,
     repeats: Annotated[
-        int | None, typer.Option(min=1, help="repeats per framework and task (>= 5 for a winner)")
+        str | None,
+        typer.Option(
+            help="repeats per framework and task (>= 5 for a verdict), or auto: add repeats until every "
+            "verdict is decided (up to --max-repeats)"
+        ),
+    ] = None,
+    max_repeats: Annotated[
+        int | None, typer.Option(min=5, max=1000, help="with --repeats auto: the most repeats (default 20)")
     ] = None,
     epochs_override: Annotated[int | None, typer.Option(min=1, help="epochs for every task")] = None,
     backend: Annotated[
@@ -120,7 +127,13 @@ def orchestrate(
             chosen, suite_path, target = RunDir.open(resume).stored_suite(), resume / "suite.toml", resume
         else:
             chosen = planning.apply_options(
-                planning.load_suite(suite), _split(frameworks), _split(tasks), repeats, epochs_override, quick
+                planning.load_suite(suite),
+                _split(frameworks),
+                _split(tasks),
+                planning.parse_repeats(repeats),
+                epochs_override,
+                quick,
+                max_repeats,
             )
             stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
             suite_path, target = (

@@ -32,7 +32,7 @@ from orchestrator.results.tidy import (
 )
 from schemas.common import write_text_atomic
 
-__all__ = ["Rendered", "load_run", "metrics_frame", "render_run", "summary_line"]
+__all__ = ["Rendered", "load_run", "metrics_frame", "recorded_margin", "render_run", "summary_line"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,22 @@ def summary_line(run: RunData, rows: list[WinnerRow], keep_contaminated: bool = 
     return "; ".join(parts)
 
 
+def recorded_margin(meta: dict[str, object]) -> float:
+    """The equivalence margin a run recorded (run.json `margin`: max(5%, the calibrated floor)), else 5%."""
+    value = meta.get("margin")
+    return float(value) if isinstance(value, int | float) and 0 < value < 1 else stats.MIN_MARGIN
+
+
+def recorded_gemm(meta: dict[str, object]) -> dict[str, float] | None:
+    """The calibrated GEMM GFLOP/s per framework a run recorded (run.json `calibration`), if any."""
+    cal = meta.get("calibration")
+    gemm = cal.get("gemm_gflops") if isinstance(cal, dict) else None
+    if not isinstance(gemm, dict):
+        return None
+    rates = {str(k): float(v) for k, v in gemm.items() if isinstance(v, int | float) and v > 0}
+    return rates or None
+
+
 def render_run(
     run_dir: Path, margin: float | None = None, plots: bool = True, keep_contaminated: bool | None = None
 ) -> Rendered:
@@ -108,7 +124,7 @@ def render_run(
     metrics = metrics_frame(run)
     written = write_metrics(run, run_dir)
 
-    tables, rows = build_tables(final_frame(metrics, keep_contaminated), margin=margin)
+    tables, rows = build_tables(final_frame(metrics, keep_contaminated), margin, recorded_gemm(run.meta))
     prows = parity_rows(run)
     ptable = parity_table(prows)
     for t in [*tables, ptable]:

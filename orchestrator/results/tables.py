@@ -24,6 +24,7 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     ("steady_epoch_seconds", "steady-state epoch (s)"),
     ("first_epoch_seconds", "first epoch (s)"),
     ("setup_seconds", "setup (s)"),
+    ("train_gflops", "GEMM GFLOP/s, steady epoch"),
 )
 # Winner-table criteria: (criterion, column). Quality's direction comes from the task's metric.
 # Total time answers "which trains this job faster"; the steady-state epoch separates the
@@ -72,15 +73,19 @@ def _summary(values: list[float]) -> tuple[float, float, float]:
     return float(s.median()), float(s.min()), float(s.max())
 
 
-def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
+def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, float] | None = None) -> Table:
+    """`gemm`: the calibrated GEMM GFLOP/s of each framework on this machine (bench calibrate); with
+    it, a last column says what share of that rate the training steps reach."""
     group = final[final["task"] == task]
     metric = task_metric(group, task)
     better = stats.BETTER.get(metric, "lower")
     labels = [label.format(metric=metric) for _, label in QUANTITIES]
-    headers = ("framework", "ok / total", *labels)
+    headers = ("framework", "ok / total", *labels, *(("share of calibrated GEMM rate",) if gemm else ()))
     csv_headers: list[str] = ["task", "framework", "n_ok", "n_total", "n_contaminated"]
     for col, _ in QUANTITIES:
         csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
+    if gemm:
+        csv_headers.append("gemm_share")
     rows, csv_rows = [], []
     for fw in frameworks_of(group):
         jobs = group[group["framework"] == fw]
@@ -95,6 +100,11 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
             med, lo, hi = _summary(values) if values else (float("nan"),) * 3
             cells.append(fmt_spread(med, lo, hi, len(values)))
             raw += [fmt_csv(med), fmt_csv(lo), fmt_csv(hi), str(len(values))]
+        if gemm:
+            rate, values = gemm.get(fw), ok_values(group, fw, "train_gflops")
+            share = float(pd.Series(values).median()) / rate if rate and values else float("nan")
+            cells.append(MISSING if share != share else f"{share:.1%} of {rate:.0f}")
+            raw.append(fmt_csv(share))
         rows.append(tuple(cells))
         csv_rows.append(tuple(raw))
     epochs = sorted(int(e) for e in group["epochs_planned"].dropna().unique())
@@ -104,7 +114,14 @@ def results_table(final: pd.DataFrame, task: str, number: int) -> Table:
         "timed training steps only; steady-state = median of epochs 2..N; first epoch includes "
         "tracing/compilation; setup = import + data load + model build. Contaminated jobs (timed "
         "while other processes loaded the machine, docs/noise.md) are left out of the medians and the "
-        "verdicts unless the run keeps them (--keep-contaminated). Hardware: "
+        "verdicts unless the run keeps them (--keep-contaminated). GEMM GFLOP/s: the matrix multiplies "
+        "of one training epoch (6·in·out FLOPs per sample and dense layer) over the steady epoch time"
+        + (
+            "; its share of the rate bench calibrate measured for that framework's GEMM on this machine"
+            if gemm
+            else ""
+        )
+        + ". Hardware: "
         + (" | ".join(hardware_classes(group)) or MISSING)
         + (" (MIXED: times are not comparable across these)" if len(hardware_classes(group)) > 1 else "")
         + "."
@@ -248,10 +265,11 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
 
 
 def build_tables(
-    final: pd.DataFrame, margin: float = stats.MIN_MARGIN
+    final: pd.DataFrame, margin: float = stats.MIN_MARGIN, gemm: dict[str, float] | None = None
 ) -> tuple[list[Table], list[WinnerRow]]:
-    """Results table per task (Table 1, 2, ...) then the winner table; `margin` = equivalence margin m."""
-    tables = [results_table(final, task, i + 1) for i, task in enumerate(tasks_of(final))]
+    """Results table per task (Table 1, 2, ...) then the winner table; `margin` = equivalence margin m;
+    `gemm`: the calibrated GEMM rate per framework, when the run recorded one."""
+    tables = [results_table(final, task, i + 1, gemm) for i, task in enumerate(tasks_of(final))]
     rows = winner_rows(final, margin=margin)
     tables.append(winner_table(rows, len(tables) + 1, margin=margin))
     return tables, rows

@@ -8,6 +8,7 @@ HTML page can show it instead of a traceback.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
-from schemas.datasets import METRIC_FOR_TASK
+from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import first_error
 from schemas.parse import ParseError, load_json_bytes
 
@@ -52,6 +53,7 @@ COLUMNS: tuple[str, ...] = (
     "import_seconds",
     "data_seconds",
     "build_seconds",
+    "train_gflops",  # the steady epoch's GEMM work per second (spec_gemm_flops), GFLOP/s
     "exit_code",
     "wall_seconds",
     "hostname",
@@ -193,6 +195,14 @@ def load_run(run_dir: Path) -> RunData:
     return RunData(run_dir=run.root, meta=meta, jobs=jobs, problems=tuple(problems))
 
 
+def epoch_gemm_flops(spec: JobSpec, train_samples: int) -> float:
+    """The matrix-multiply work of one training epoch of a dense network: per sample and layer,
+    2·in·out FLOPs forward and 4·in·out backward (gradients of inputs and weights); biases,
+    activations, the loss and the optimizer are left out (they are far smaller at these widths)."""
+    sizes = [CATALOG[spec.workload.dataset].n_features, *(layer.units for layer in spec.workload.layers)]
+    return 6.0 * sum(a * b for a, b in itertools.pairwise(sizes)) * train_samples
+
+
 def contaminated_jobs(run: RunData) -> list[tuple[Job, str]]:
     """The ok jobs the noise guard flagged, with its evidence in words."""
     flagged = []
@@ -249,6 +259,9 @@ def _job_fields(job: Job) -> dict[str, Any]:
             data_seconds=timing.data_seconds,
             build_seconds=timing.build_seconds,
         )
+        steady = timing.steady_epoch_seconds or timing.first_epoch_seconds
+        if spec is not None and report is not None and report.fairness is not None and steady:
+            row["train_gflops"] = epoch_gemm_flops(spec, report.fairness.train_samples) / steady / 1e9
     return row
 
 
@@ -268,7 +281,9 @@ def metrics_frame(run: RunData) -> pd.DataFrame:
         frame[col] = frame[col].astype("Int64")
     for col in BOOL_COLUMNS:
         frame[col] = frame[col].astype("boolean")
-    float_cols = [c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores"))]
+    float_cols = [
+        c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores", "_gflops"))
+    ]
     for col in float_cols:
         frame[col] = frame[col].astype("float64")
     for col in COLUMNS:

@@ -27,7 +27,7 @@ def invoke(*args: str):
 def test_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("orchestrate", "report", "datasets", "runners", "schema"):
+    for command in ("orchestrate", "report", "datasets", "runners", "schema", "images", "check", "calibrate"):
         assert command in result.output
 
 
