@@ -42,6 +42,7 @@ from schemas.common import ROOT, write_text_atomic
 from schemas.parse import ParseError, load_json_bytes, one_line
 
 SCHEMA_VERSION = 1
+AA_MIN_REPEATS = 10
 MIN_MARGIN = 0.05  # the design's floor for "equivalent": 5% whatever the machine
 MAX_STORE_BYTES = 1 << 20  # a calibration is ~2 KB; anything near a megabyte is not ours
 GEMM_TIMEOUT = 600.0
@@ -171,20 +172,18 @@ def margin(calibration: Calibration | None) -> float:
 
 def aa_noise_floor(steady_seconds: Mapping[str, Sequence[float]]) -> float | None:
     """The A/A noise floor from an interleaved run of each framework against itself (framework ->
-    its repeats' steady-state epoch seconds, in run order): each framework's even repeats against its
-    odd ones, the Hodges–Lehmann ratio's 90% interval (the one the equivalence test uses); the floor is
-    the largest distance of an interval end from 1, over the frameworks. A margin below it could not
-    call even identical runs equivalent on this machine. None with fewer than 10 repeats of each."""
-    from orchestrator.results import stats
-
+    its repeats' steady-state epoch seconds): how far one repeat typically strays from another of
+    the very same job on this machine, as a ratio: expm1(1.4826 x the median absolute deviation of
+    the log times), the robust standard deviation, so one freak repeat does not set it; the largest
+    over the frameworks. None with fewer than 10 repeats of each. A verdict margin below it would
+    call differences "real" that identical runs show by themselves."""
     floors = []
     for values in steady_seconds.values():
         logs = np.log(np.asarray([v for v in values if v > 0 and math.isfinite(v)], dtype=np.float64))
-        if len(logs) < 2 * stats.MIN_REPEATS:
+        if len(logs) < AA_MIN_REPEATS:
             return None
-        even, odd = logs[0::2][None, :], logs[1::2][None, :]
-        s = stats.shifts(even, odd)
-        floors.append(math.expm1(max(abs(float(s.lo90[0])), abs(float(s.hi90[0])))))
+        mad = float(np.median(np.abs(logs - np.median(logs))))
+        floors.append(math.expm1(1.4826 * mad))
     return max(floors) if floors else None
 
 

@@ -53,6 +53,13 @@ def _noise_guard_off_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_stored_calibration(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A calibration stored on this machine (bench calibrate) would change the runs' margin under
+    the tests' feet: every test sees an empty store unless it fills one itself."""
+    monkeypatch.setenv("BENCH_CALIBRATION_DIR", str(tmp_path_factory.mktemp("calibration")))
+
+
+@pytest.fixture(autouse=True)
 def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich wraps at 80 columns when there is no terminal; tests match whole lines."""
     monkeypatch.setenv("COLUMNS", "250")

@@ -65,7 +65,7 @@ def _verdict_phrase(row: WinnerRow) -> str:
     if v.outcome == "better" and v.winner is not None:
         return f"{row.criterion} {stats.advantage_text(v.winner, v.adjective, v.advantage)}"
     if v.outcome == "equivalent":
-        return f"{row.criterion} equivalent (±{v.margin * 100:g}%)"
+        return f"{row.criterion} equivalent (±{v.margin * 100:.3g}%)"
     if v.outcome == "inconclusive":
         more = stats.repeats_text(v.repeats).replace("about ", "~")
         return f"{row.criterion} inconclusive ({more} repeats)"

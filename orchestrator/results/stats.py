@@ -394,7 +394,7 @@ def verdict(
         text = advantage_text(winner, adjective, adv, adv_lo, adv_hi)
     elif code == EQUIVALENT:
         outcome = "equivalent"
-        text = f"equivalent within ±{margin * 100:g}% [90% CI {_ratio_text(eq_lo)}–{_ratio_text(eq_hi)}]"
+        text = f"equivalent within ±{margin * 100:.3g}% [90% CI {_ratio_text(eq_lo)}–{_ratio_text(eq_hi)}]"
     else:
         outcome = "inconclusive"
         repeats = int(repeats_needed(x[None, :], y[None, :], s, bound)[0])

@@ -189,7 +189,7 @@ def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[W
 
 
 def _margin_text(margin: float) -> str:
-    return f"±{margin * 100:g}%"
+    return f"±{margin * 100:.3g}%"
 
 
 def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_MARGIN) -> Table:
