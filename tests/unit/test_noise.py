@@ -66,9 +66,9 @@ def test_epoch_spread_needs_enough_long_epochs() -> None:
     spec = make_spec("pytorch", "classification", epochs=6)
     slow_one = make_report(spec, epoch_seconds=1.0, noise=0.0)
     epochs = list(slow_one.epochs)
-    epochs[3] = epochs[3].model_copy(update={"train_seconds": 2.0})
+    epochs[3] = epochs[3].model_copy(update={"train_seconds": 2.5})
     spread = with_noise(slow_one.model_copy(update={"epochs": tuple(epochs)}))
-    assert "steady epochs spread 2.00x" in noise.judge_noise(spread).text
+    assert "steady epochs spread 2.50x" in noise.judge_noise(spread).text
     tiny = make_report(spec, epoch_seconds=0.01, noise=0.0)  # petrol-sized epochs: jitter, not load
     epochs = list(tiny.epochs)
     epochs[3] = epochs[3].model_copy(update={"train_seconds": 0.05})
