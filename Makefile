@@ -21,7 +21,7 @@ IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE))
 help:
 	@echo "make setup   what bench and test need: Debian's Fashion-MNIST via apt when missing (root or"
 	@echo "             passwordless sudo; else it says what to run), the dev/tensorflow/pytorch venvs, data"
-	@echo "make bench   run the paper suite end to end (venv backend, both frameworks, 5 repeats)"
+	@echo "make bench   run the paper suite end to end (both frameworks, 5 repeats; docker backend when its images are built, else venv)"
 	@echo "make quick   the same outputs from a small, fast run (< 3 min)"
 	@echo "make test    build the environments it needs and run every test"
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
