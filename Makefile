@@ -45,8 +45,9 @@ data: dev
 	$(DEV)/bin/bench datasets fetch petrol
 	$(DEV)/bin/bench datasets fetch mnist-5k
 
-# Debian's Fashion-MNIST, the suite's offline stand-in for MNIST, when it is missing and apt is usable;
-# otherwise the script says what to run and setup goes on (the suite then falls back to mnist-5k).
+# Debian's Fashion-MNIST (package dataset-fashion-mnist), the suite's offline stand-in for MNIST, when it
+# is missing and apt is usable; otherwise the script says what to run and setup goes on (the suite then
+# falls back to mnist-5k, and the Fashion-MNIST test skips outside CI).
 system-data:
 	@bash tools/fashion-mnist.sh
 

@@ -15,9 +15,9 @@ carries the calibration of the machine it ran on:
     margin(calibration)   the verdicts' practical-equivalence margin: max(5%, the A/A floor)
 
 The store is one JSON file per hardware class, `$BENCH_CALIBRATION_DIR` or
-`~/.cache/bench/calibration/<machine-key>.json`, written atomically; the class uses the words of
-`orchestrator.results.tidy.hardware_class` ("CPU model xN[, GPU]"), so a run's rows and its
-calibration name the same machine.
+`~/.cache/bench/calibration/<machine-key>.json`, written atomically; the class is `hardware_class`
+("CPU model xN[, GPU]"), the same function the results' `hardware` column uses, so a run's rows and
+its calibration name the same machine.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestrator import machine
+from runners import noise
 from runners.environment import cpu_model
 from schemas.common import ROOT, write_text_atomic
 from schemas.parse import ParseError, load_json_bytes, one_line
@@ -107,6 +108,7 @@ def gpu_name() -> str | None:
 
 
 def hardware_class(cpu: str, count: int, gpu: str | None) -> str:
+    """What timings may be compared across (the results' `hardware` column, the store's key)."""
     return f"{cpu} x{count}" + (f", {gpu}" if gpu else "")
 
 
@@ -265,21 +267,12 @@ def timer_resolution(reads: int = 200_000) -> TimerInfo:
     )
 
 
-def _own_cpu_seconds() -> float:
-    t = os.times()  # children count once waited for, which subprocess.run does
-    return t.user + t.system + t.children_user + t.children_system
-
-
-def _outside_share(
-    before: tuple[int, int, int] | None, after: tuple[int, int, int] | None, own_seconds: float
-) -> float | None:
-    """Share of all CPU time that other processes used between two /proc/stat samples: a
-    calibration measured while something else ran reads low (busy cores, not this machine)."""
-    if before is None or after is None or after[0] <= before[0]:
+def outside_share(window: noise.Window, readable: bool, cpu_count: int) -> float | None:
+    """Share of all CPU time that other processes used during the measurements: a calibration
+    measured while something else ran reads low (busy cores, not this machine)."""
+    if not readable or window.seconds <= 0:
         return None
-    total, idle = after[0] - before[0], after[1] - before[1]
-    own = own_seconds * os.sysconf("SC_CLK_TCK")
-    return min(1.0, max(0.0, (total - idle - own) / total))
+    return min(1.0, window.outside_cores / max(cpu_count, 1))
 
 
 def measure(
@@ -294,7 +287,7 @@ def measure(
     framework to the interpreter of its environment. A failed measurement becomes a note."""
     hardware, gpu = this_machine()
     load_before = machine.load().value  # one second: what else ran as the measuring began
-    start, before, own = time.monotonic(), machine.cpu_times(), _own_cpu_seconds()
+    start, before = time.monotonic(), noise.sample()
     found, notes = [], list(notes)
     for framework, python in pythons.items():
         for size in sizes:
@@ -312,7 +305,7 @@ def measure(
         notes.append("memory bandwidth: not enough memory for two 256 MB buffers")
     log("timer resolution (perf_counter)")
     timer = timer_resolution()
-    after = machine.cpu_times()
+    window = noise.between(before, noise.sample())
     return Calibration(
         machine_key=machine_key(hardware),
         hardware=hardware,
@@ -322,7 +315,7 @@ def measure(
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         seconds=time.monotonic() - start,
         load_before=load_before,
-        outside_busy=_outside_share(before, after, _own_cpu_seconds() - own),
+        outside_busy=outside_share(window, before.readable, os.cpu_count() or 1),
         gemm=found,
         memory_bandwidth_gbs=bandwidth,
         timer=timer,

@@ -103,10 +103,8 @@ def _record_machine(run: RunDir, log: Callable[[str], None]) -> None:
     stored = calibration.load_calibration(warn=log)
     summary = None
     if stored is not None:
-        best: dict[str, float] = {}
-        for rate in stored.gemm:  # the largest size measured is the closest to a training step's GEMMs
-            if rate.size >= max((r.size for r in stored.gemm if r.framework == rate.framework), default=0):
-                best[rate.framework] = rate.gflops
+        # the largest size measured: the closest to a training step's GEMMs (sorted, so it wins)
+        best = {rate.framework: rate.gflops for rate in sorted(stored.gemm, key=lambda rate: rate.size)}
         summary = {"hardware": stored.hardware, "measured_at": stored.measured_at,
                    "aa_floor": stored.aa_floor, "gemm_gflops": best}  # fmt: skip
     run.update_meta(machine_check=[dataclasses.asdict(f) for f in findings], calibration=summary,

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from runners.noise import proc_stat
+
 MAX_READ = 1 << 16  # every file read here is a few lines; more is not what we expect
 CPU_ROOT = "sys/devices/system/cpu"
 # Thresholds (documented in docs/calibration.md): above them a job's timing is suspect.
@@ -102,24 +104,12 @@ def smt(root: Path = Path("/")) -> Finding:
     return Finding("SMT", "info", _not_exposed(root))
 
 
-def cpu_times(root: Path = Path("/")) -> tuple[int, int, int] | None:
-    """(total, idle incl. iowait, steal) jiffies from the aggregate line of /proc/stat."""
-    for line in (_read(root / "proc/stat") or "").splitlines():
-        if line.startswith("cpu "):
-            fields = [_int(f) for f in line.split()[1:9]]
-            if len(fields) < 4 or any(f is None or f < 0 for f in fields):
-                return None
-            nums = [f for f in fields if f is not None] + [0] * (8 - len(fields))
-            return sum(nums), nums[3] + nums[4], nums[7]
-    return None
-
-
 def load(root: Path = Path("/"), seconds: float = 1.0) -> Finding:
     """Other work on the machine: busy CPU share and steal over a `seconds` sample, load average."""
     ncpu = cpu_count(root)
-    first = cpu_times(root)
+    first = proc_stat(root / "proc/stat")
     time.sleep(seconds)
-    second = cpu_times(root)
+    second = proc_stat(root / "proc/stat")
     avg = ((_read(root / "proc/loadavg") or "").split() or [""])[0]
     load1 = float(avg) if re.fullmatch(r"\d{1,9}(\.\d{1,9})?", avg) else None
     parts, bad = [], []
@@ -127,9 +117,9 @@ def load(root: Path = Path("/"), seconds: float = 1.0) -> Finding:
         parts.append(f"load {load1:.2f} on {ncpu} CPU(s)")
         if load1 > LOAD_PER_CPU * ncpu:
             bad.append("load average")
-    if first and second and second[0] > first[0]:
-        total = second[0] - first[0]
-        busy, steal = 1 - (second[1] - first[1]) / total, (second[2] - first[2]) / total
+    if first and second and second[2] > first[2]:  # (busy, steal, total) CPU seconds
+        total = second[2] - first[2]
+        busy, steal = (second[0] - first[0]) / total, (second[1] - first[1]) / total
         parts.append(f"{busy:.0%} busy, {steal:.0%} steal over {seconds:g} s")
         bad += ["busy CPUs"] * (busy > BUSY_SHARE) + ["steal"] * (steal > STEAL_SHARE)
     if not parts:

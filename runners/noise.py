@@ -34,8 +34,9 @@ class Sample:
     readable: bool  # /proc/stat could be read: without it there is no evidence either way
 
 
-def _proc_stat(path: Path = PROC_STAT) -> tuple[float, float] | None:
-    """(busy, steal) CPU seconds over all CPUs from the aggregate `cpu` line, or None."""
+def proc_stat(path: Path = PROC_STAT) -> tuple[float, float, float] | None:
+    """(busy, steal, total) CPU seconds over all CPUs from the aggregate `cpu` line, or None (also
+    `bench check`'s reading, on a path under a fake root in its tests)."""
     try:
         with open(path, "rb") as fh:
             first = fh.readline(4096).split()
@@ -47,10 +48,13 @@ def _proc_stat(path: Path = PROC_STAT) -> tuple[float, float] | None:
         ticks = [int(x) for x in first[1:11]]
     except ValueError:
         return None
+    if any(t < 0 for t in ticks):
+        return None
     ticks += [0] * (10 - len(ticks))
     # user nice system idle iowait irq softirq steal guest guest_nice; guest is already in user.
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks[:8]
-    return (user + nice + system + irq + softirq + steal) / HZ, steal / HZ
+    user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return busy / HZ, steal / HZ, (busy + idle + iowait) / HZ
 
 
 def _throttled_seconds(paths: tuple[Path, ...] = CGROUP_CPU_STAT) -> float:
@@ -77,8 +81,8 @@ def _own_cpu() -> float:
 
 
 def sample() -> Sample:
-    stat = _proc_stat()
-    busy, steal = stat if stat is not None else (0.0, 0.0)
+    stat = proc_stat()
+    busy, steal, _ = stat if stat is not None else (0.0, 0.0, 0.0)
     return Sample(time.monotonic(), busy, steal, _own_cpu(), _throttled_seconds(), stat is not None)
 
 

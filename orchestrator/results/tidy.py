@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from orchestrator import calibration
 from orchestrator.collect import MAX_REPORT_BYTES, judge
 from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
@@ -219,8 +220,7 @@ def hardware_class(report: RunReport | None) -> str | None:
     if report is None or report.env is None:
         return None
     env = report.env
-    gpu = f", {env.gpu.name}" if env.gpu is not None else ""
-    return f"{env.cpu_model} x{env.cpu_count}{gpu}"
+    return calibration.hardware_class(env.cpu_model, env.cpu_count, env.gpu.name if env.gpu else None)
 
 
 def _job_fields(job: Job) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from orchestrator import calibration, machine
 from orchestrator.calibration import Calibration, CalibrationError, GemmRate, TimerInfo
 from orchestrator.cli import app
 from orchestrator.machine import Finding
+from runners import noise
 
 runner = CliRunner()
 STAT = "cpu  {user} 0 {system} {idle} 0 0 0 {steal} 0 0\ncpu0 1 0 1 1 0 0 0 0 0 0\ncpu1 1 0 1 1 0 0 0 0 0 0\n"
@@ -306,13 +307,17 @@ def test_small_measurements():
     assert 0 < timer.smallest_step < 0.01 and timer.monotonic
 
 
-def test_outside_share_subtracts_our_own_cpu_time(monkeypatch):
-    monkeypatch.setattr(calibration.os, "sysconf", lambda name: 100)  # jiffies per second
-    # 200 jiffies elapsed, 50 idle: 150 busy, of which our 0.5 s = 50 jiffies: others used 100 / 200.
-    assert calibration._outside_share((1000, 800, 0), (1200, 850, 0), own_seconds=0.5) == 0.5
-    assert calibration._outside_share((1000, 800, 0), (1200, 850, 0), own_seconds=9.0) == 0.0
-    assert calibration._outside_share(None, (1200, 850, 0), own_seconds=0) is None
-    assert calibration._outside_share((1000, 800, 0), (1000, 800, 0), own_seconds=0) is None
+def test_outside_share_subtracts_our_own_cpu_time():
+    def share(busy: float, own: float, seconds: float = 1.0, readable: bool = True) -> float | None:
+        a = noise.Sample(0.0, busy=0.0, steal=0.0, own=0.0, throttled=0.0, readable=readable)
+        b = noise.Sample(seconds, busy=busy, steal=0.0, own=own, throttled=0.0, readable=readable)
+        return calibration.outside_share(noise.between(a, b), readable, cpu_count=2)
+
+    # 1 s on 2 CPUs: 1.5 CPU-seconds busy, of which our 0.5: others used 1.0 of 2.0.
+    assert share(busy=1.5, own=0.5) == 0.5
+    assert share(busy=1.5, own=9.0) == 0.0
+    assert share(busy=1.5, own=0.5, readable=False) is None
+    assert share(busy=0.0, own=0.0, seconds=0.0) is None
 
 
 def test_gemm_rate_numpy_and_failures():

@@ -132,16 +132,17 @@ def test_wait_until_quiet_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_proc_stat_probe_never_raises(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "stat"
     path.write_bytes(content)
-    result = probe._proc_stat(path)
+    result = probe.proc_stat(path)
     assert result is None or all(v >= 0 for v in result)
 
 
 def test_proc_stat_probe_reads_busy_and_steal(tmp_path: Path) -> None:
     path = tmp_path / "stat"
     path.write_text("cpu  100 0 50 1000 10 5 5 40 0 0\ncpu0 1 2 3\n")
-    busy, steal = probe._proc_stat(path) or (0, 0)
+    busy, steal, total = probe.proc_stat(path) or (0, 0, 0)
     assert busy == pytest.approx(200 / probe.HZ) and steal == pytest.approx(40 / probe.HZ)
-    assert probe._proc_stat(tmp_path / "missing") is None
+    assert total == pytest.approx(1210 / probe.HZ)
+    assert probe.proc_stat(tmp_path / "missing") is None
 
 
 def test_a_window_never_goes_negative() -> None:
