@@ -16,7 +16,7 @@ VARIANT ?= cpu
 IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-.PHONY: help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
+.PHONY: gpu-smoke help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
 
 help:
 	@echo "make setup   what bench and test need: Debian's Fashion-MNIST via apt when missing (root or"
@@ -26,6 +26,8 @@ help:
 	@echo "make test    build the environments it needs and run every test"
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
 	@echo "make images  build the runner images (docker backend); make base-image: a base with no registry"
+	@echo "make gpu-smoke  on a GPU host with PyTorch installed: the PyTorch runner end to end on the GPU,"
+	@echo "             checked against nvidia-smi, CUDA events and float64 (no venv, docker or network needed)"
 
 # The dev venv (orchestrator, reporting, tests), rebuilt when its pins change.
 $(DEV)/.stamp: requirements-dev.txt pyproject.toml
@@ -81,3 +83,8 @@ images: dev
 
 clean:
 	rm -rf $(VENVS) .pytest_cache .mypy_cache .ruff_cache
+
+# A GPU host's own Python (PyTorch, numpy, typer, rich, pandas, scipy, matplotlib, pydantic; no venv,
+# TensorFlow, Docker or network needed): bench orchestrate --backend current on the GPU, then checks.
+gpu-smoke:
+	$(PY) tools/gpu_smoke.py $(ARGS)

@@ -40,12 +40,14 @@ def planned_repeats(specs: list[JobSpec]) -> int:
     return max((s.repeat for s in specs), default=-1) + 1
 
 
-def next_round(run: RunDir, suite: Suite, device: Device, specs: list[JobSpec]) -> list[JobSpec]:
+def next_round(
+    run: RunDir, suite: Suite, device: Device, specs: list[JobSpec], cores: int | None = None
+) -> list[JobSpec]:
     """The specs of one more repeat of every task and framework, written into the run directory and
     appended to its plan (a resumed run finds them like the first ones)."""
     repeat = planned_repeats(specs)
     choices = {t: planning.DatasetChoice(**c) for t, c in run.meta().get("datasets", {}).items()}
-    added = planning.plan(suite, choices, device, range(repeat, repeat + 1))
+    added = planning.plan(suite, choices, device, range(repeat, repeat + 1), cores)
     for spec in added:
         run.write_spec(spec)
     run.update_meta(plan=[s.spec_id for s in [*specs, *added]], jobs=len(specs) + len(added))

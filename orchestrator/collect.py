@@ -26,7 +26,7 @@ from schemas.common import write_text_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
-from schemas.report import ErrorInfo, NodeInfo, RunReport
+from schemas.report import ErrorInfo, NodeInfo, Placement, RunReport
 
 MAX_REPORT_BYTES = 20 * 1024 * 1024  # a 10,000-epoch report is ~3 MB; anything far larger is garbage
 
@@ -87,6 +87,12 @@ class Judgement:
     foreign: bool = False  # the report is not about this spec at all: keep it as evidence, never use it
 
 
+def _gpus(spec: JobSpec, report: RunReport) -> str:
+    placed = report.placement.gpus if report.placement is not None else ()
+    ids = placed or tuple(map(str, spec.device.gpu_ids))
+    return f"GPU {','.join(ids)}" if ids else "a GPU"
+
+
 def judge(spec: JobSpec, report: RunReport, process: str | None = None) -> Judgement:
     """The trust rules, in one place, for the orchestrator finishing a job and for the results
     reading a run directory back. `process`: how the runner process ended, in words, when known."""
@@ -101,7 +107,7 @@ def judge(spec: JobSpec, report: RunReport, process: str | None = None) -> Judge
         return Judgement("crashed", f"report says ok but the runner {ended}")
     if report.status == "ok" and spec.device.kind == "gpu" and (report.env is None or report.env.gpu is None):
         # A GPU job that silently ran on the CPU would be compared with GPU numbers: refuse it.
-        return Judgement("error", f"spec asks for GPU {list(spec.device.gpu_ids)} but the runner saw none")
+        return Judgement("error", f"spec asks for {_gpus(spec, report)} but the runner saw none")
     if report.status == "ok":
         return Judgement("ok", "")
     if report.error is not None:
@@ -111,15 +117,19 @@ def judge(spec: JobSpec, report: RunReport, process: str | None = None) -> Judge
     return Judgement(report.status, report.status)
 
 
-def finalize(spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path) -> RunReport:
-    """The one report a job leaves: the runner's, with what the process did recorded beside it and
-    its status corrected by the trust rules, or the orchestrator's own record when there is none."""
+def finalize(
+    spec: JobSpec, outcome: Outcome, report_path: Path, log_path: Path, placement: Placement | None = None
+) -> RunReport:
+    """The one report a job leaves: the runner's, with what the process did (and where it was
+    placed) recorded beside it and its status corrected by the trust rules, or the orchestrator's
+    own record when there is none."""
     report, problem = read_report(report_path)
     how = _process_words(outcome)
     process = {
         "exit_code": outcome.exit_code,
         "wall_seconds": outcome.wall_seconds,
         "node": NodeInfo(hostname=socket.gethostname()),  # finalize runs on the job's node
+        "placement": placement,
     }
     if report is not None:
         report = report.model_copy(update=process)

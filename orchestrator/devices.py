@@ -7,8 +7,8 @@ The local executor resolves `--gpus` with `resolve_device`; the Ray executor ask
 from __future__ import annotations
 
 import shutil
-import subprocess
 
+from orchestrator.gpu_slots import discover_gpus
 from schemas.job import Device
 
 
@@ -17,14 +17,8 @@ class DeviceError(ValueError):
 
 
 def visible_gpus() -> list[int]:
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    # "GPU 0: NVIDIA H100 ... (UUID: GPU-...)": the index nvidia-smi and device requests use.
-    return [int(line[4:].split(":", 1)[0]) for line in out.splitlines() if line.startswith("GPU ")]
+    """nvidia-smi's indices (PCI order: what device requests and --gpus use) of this host's GPUs."""
+    return sorted({gpu.index for gpu in discover_gpus()})
 
 
 def parse_gpu_ids(gpus: str) -> tuple[int, ...]:

@@ -36,6 +36,8 @@ class RunRequest:
     out: Path
     device: Device  # resolved once, by the executor
     command: str
+    cores: int | None = None  # CPUs each job gets ("auto" threads), from the executor
+    cuda_note: str | None = None  # the frameworks' CUDA builds differ in major: said beside verdicts
 
 
 def prepare_init(specs: list[JobSpec], data_dir: Path) -> None:
@@ -82,7 +84,7 @@ def _plan_into(
     _record_machine(run, log)
     choices = planning.choose_datasets(suite, lambda name: datasets.prepare(name, run.data_dir))
     _say_datasets(choices, log)
-    specs = planning.plan(suite, choices, request.device)
+    specs = planning.plan(suite, choices, request.device, cores=request.cores)
     for spec in specs:
         run.write_spec(spec)
     prepare_init(specs, run.data_dir)
@@ -152,6 +154,14 @@ def execute(
             )
     else:
         run, specs = _new_run(request, backend, executor, log)
+    placement = executor.describe()
+    stored_mode = run.meta().get("gpu_mode")
+    if resume and stored_mode and placement["gpu_mode"] and stored_mode != placement["gpu_mode"]:
+        raise RunDirError(f"{run.root} ran with --gpu-mode {stored_mode}; resume it with the same mode "
+                          "(a run's timings are never pooled across modes)")  # fmt: skip
+    mode_note = (f"GPU mode {placement['gpu_mode']}: jobs ran side by side, one per GPU"
+                 if placement.get("gpu_mode") == "throughput" else None)  # fmt: skip
+    run.update_meta(**placement, cuda_note=request.cuda_note, gpu_mode_note=mode_note)
     runners, runnable = _environments(run, specs, backend, log)
     backend.sweep_leftovers()
     run.update_meta(state="running", runners=runners, backend=backend.name, executor=executor.name,
@@ -209,7 +219,7 @@ def _repeat_until_decided(
             return specs
         console.print(f"repeats auto: {len(state.undecided)} verdict(s) undecided after {state.repeats} "
                       f"repeats; adding repeat {state.repeats + 1}")  # fmt: skip
-        added = auto_repeats.next_round(run, request.suite, request.device, specs)
+        added = auto_repeats.next_round(run, request.suite, request.device, specs, request.cores)
         prepare_init(added, run.data_dir)
         specs = [*specs, *added]
         more = executor.run_jobs(run, added, backend, console, policy)

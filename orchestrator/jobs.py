@@ -26,10 +26,11 @@ from rich.progress import (
 
 from orchestrator.backends.base import Backend, JobPaths
 from orchestrator.collect import finalize, read_report, synthetic_report
+from orchestrator.gpu_slots import format_cpulist
 from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas.job import JobSpec
-from schemas.report import RunReport
+from schemas.report import Placement, RunReport
 
 RETRYABLE = frozenset({"crashed"})  # oom and diverged would only repeat; error is deterministic
 
@@ -121,16 +122,23 @@ def attempt_once(
     paths: JobPaths,
     backend: Backend,
     on_event: Callable[[dict], None],  # type: ignore[type-arg]
-    gpu_ids: tuple[int, ...],
+    placement: Placement,
     attempt: int,
     why: str = "first run",
     where: str = "",
 ) -> RunReport:
     """One attempt, wherever it runs (here, or inside a Ray task on the node Ray chose): log header,
-    launch through the backend, finalize into the one trustworthy report."""
-    _log_header(paths, attempt, why, where)
-    outcome = backend.launch(spec, paths, on_event, gpu_ids)
-    return finalize(spec, outcome, paths.report, paths.log)
+    launch through the backend where `placement` says, finalize into the one trustworthy report."""
+    _log_header(paths, attempt, why, where + _where(placement))
+    outcome = backend.launch(spec, paths, on_event, placement)
+    return finalize(spec, outcome, paths.report, paths.log, placement)
+
+
+def _where(placement: Placement) -> str:
+    gpus = f" GPU {','.join(placement.gpus)}" if placement.gpus else ""
+    cpus = f" CPUs {format_cpulist(placement.cpus)}" if placement.cpus else ""
+    slot = f"slot {placement.slot}" if placement.slot is not None else ""
+    return f" [{placement.mode} {slot}{gpus}{cpus}]".replace("  ", " ") if gpus or cpus else ""
 
 
 def progress_bar(console: Console) -> Progress:

@@ -151,21 +151,38 @@ def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str,
     return choices
 
 
-def resolve_threads(suite: Suite, source: str = "suite") -> Threads:
-    # "auto" on a machine with more cores than a job may ask for: the most it may.
-    auto = min(os.cpu_count() or 1, MAX_THREADS)
+def cores_here() -> int:
+    """The CPUs this process may run on (its affinity, which containers and taskset narrow), not the
+    machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def resolve_threads(suite: Suite, source: str = "suite", cores: int | None = None) -> Threads:
+    """`cores`: what "auto" means for the run, the CPUs each job gets (a GPU slot's cores, or this
+    process's); "auto" on a machine with more cores than a job may ask for: the most it may."""
+    auto = min(cores or cores_here(), MAX_THREADS)
     intra = auto if suite.intra_op_threads == "auto" else suite.intra_op_threads
     return _built(Threads, f"{source}: threads", {"intra_op": intra, "inter_op": suite.inter_op_threads})
 
 
 def plan(
-    suite: Suite, datasets: dict[str, DatasetChoice], device: Device, repeats: range | None = None
+    suite: Suite,
+    datasets: dict[str, DatasetChoice],
+    device: Device,
+    repeats: range | None = None,
+    cores: int | None = None,
 ) -> list[JobSpec]:
     """Repeat-major and framework-interleaved (A B A B ...), so slow drift of the machine (heat,
     other load) spreads over all frameworks instead of landing on one. `repeats`: which (default:
-    the suite's first ones). Raises only PlanError, and not even that for a suite from `load_suite`
-    / `apply_options` (they ran the same checks)."""
-    threads = resolve_threads(suite)
+    the suite's first ones); `cores`: the CPUs each job gets ("auto" threads). Only the device's
+    kind goes into the specs: which GPU a job runs on is its placement, recorded in its report, so
+    the same job has the same spec id on a host with one GPU or eight. Raises only PlanError, and
+    not even that for a suite from `load_suite` / `apply_options` (they ran the same checks)."""
+    threads = resolve_threads(suite, cores=cores)
+    device = Device(kind=device.kind)
     specs = []
     for repeat in repeats if repeats is not None else range(suite.first_repeats):
         for task in suite.tasks:

@@ -29,14 +29,22 @@ def env_hash() -> str:
 
 
 def nvidia_driver() -> str | None:
+    """The kernel driver's version: /proc where the host exposes it, else nvidia-smi (sandboxed VMs
+    and some containers hide /proc/driver)."""
     try:
         text = Path("/proc/driver/nvidia/version").read_text()
     except OSError:
-        return None
+        text = ""
     for word in text.split():
         if word.count(".") >= 1 and word.replace(".", "").isdigit():
             return word
-    return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = out.stdout.split()
+    return lines[0] if out.returncode == 0 and lines else None
 
 
 def nvidia_gpu_uuid(visible_index: int = 0) -> str | None:
@@ -78,4 +86,5 @@ def base_fields() -> dict[str, object]:
         "env_hash": env_hash(),
         "image_digest": os.environ.get("BENCH_IMAGE_DIGEST") or None,
         "lock_hash": os.environ.get("BENCH_LOCK_HASH") or None,
+        "isolation": os.environ.get("BENCH_ISOLATION") or None,
     }

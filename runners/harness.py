@@ -29,12 +29,12 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from runners import datasets, environment, fairness, noise
+from runners import datasets, environment, fairness, gpu, noise
 from schemas.common import event_line, write_text_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
-from schemas.report import EpochRecord, ErrorInfo, Noise, RunReport, Timing
+from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split
 
@@ -68,7 +68,12 @@ class Session(Protocol):
 
     def fingerprint(self) -> dict[str, Any]:
         """framework, framework_version, threads (read back), gpu, and the fairness fields only the
-        framework can tell: optimizer (read back), loss, execution, notes."""
+        framework can tell: optimizer (read back), loss, execution, notes, tf32_applied, input_path,
+        host_syncs ({"per_step": n, "per_epoch": n})."""
+
+    # Optional, for GPU jobs (read with getattr): `gpu_uuid` (str: the device CUDA runs the job on),
+    # `device_timing` ((CUDA-event seconds of the last timed epoch, device idle when the host clock
+    # stopped)) and `memory_peak()` -> (bytes, "which allocator counter") | None.
 
 
 class Plugin(Protocol):
@@ -108,11 +113,16 @@ class Training:
     env: dict[str, Any] | None = None
     fairness: dict[str, Any] | None = None
     noise: Noise | None = None
+    gpu_telemetry: GpuTelemetry | None = None
+    initial_loss: float = math.nan
+    order_sha256: str = ""
+    readable: bool = True  # /proc/stat could be read: the epochs' outside_cores mean something
 
     def run(self, plugin_module: str, data_dir: Path) -> None:
         spec, w = self.spec, self.spec.workload
         deadline = time.monotonic() + spec.timeouts.job_seconds
         first, load_start, mhz_start = noise.sample(), _loadavg(), noise.cpu_mhz()
+        self.readable = first.readable
         timed: list[noise.Window] = []
 
         t = time.perf_counter()
@@ -136,18 +146,92 @@ class Training:
         self.session = session = plugin.build(spec, data, weights)
         build_s = time.perf_counter() - t
 
+        monitor, nvml_why, gpu_static = None, "", {}
+        if spec.device.kind == "gpu":
+            uuid = getattr(session, "gpu_uuid", None) or environment.nvidia_gpu_uuid(0)
+            monitor, nvml_why = gpu.GpuMonitor.open(uuid)
+        try:
+            self._train(session, data, weights, orders, monitor, timed, deadline)
+        finally:
+            if spec.device.kind == "gpu":
+                self.gpu_telemetry = _telemetry(session, monitor, nvml_why)
+            if monitor is not None:
+                gpu_static = monitor.static()
+                monitor.close()
+        epoch_times = [e.train_seconds for e in self.epochs]
+        self.timing = Timing(
+            import_seconds=import_s,
+            data_seconds=data_s,
+            build_seconds=build_s,
+            first_epoch_seconds=epoch_times[0],
+            steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
+            total_train_seconds=sum(epoch_times),
+        )
+        fp = session.fingerprint()
+        gpu_fields = fp.get("gpu")
+        if gpu_fields is not None and monitor is not None:
+            gpu_fields = {**{k: v for k, v in gpu_static.items() if v is not None}, **gpu_fields}
+        self.noise = _noise(first, timed, load_start, mhz_start, (gpu_fields or {}).get("gpu_uuid"))
+        self.env = {
+            **environment.base_fields(),
+            "framework": fp["framework"],
+            "framework_version": fp["framework_version"],
+            "threads": fp["threads"],
+            "gpu": gpu_fields,
+        }
+        self.fairness = {
+            "dataset": w.dataset,
+            "dataset_sha256": data.sha256(),
+            "train_samples": n,
+            "val_samples": len(data.x_val),
+            "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),
+            "batch_order_sha256": self.order_sha256,
+            "param_count": session.param_count(),
+            "initial_train_loss": self.initial_loss,
+            "optimizer": fp["optimizer"],
+            "loss": fp["loss"],
+            "precision": spec.precision,
+            "tf32": spec.tf32,
+            "tf32_applied": fp.get("tf32_applied"),
+            "input_path": fp.get("input_path"),
+            "host_syncs": fp.get("host_syncs"),
+            "execution": fp["execution"],
+            "notes": fp.get("notes", ()),
+            "init_source": init_source,
+            "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
+            "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
+        }
+
+    def _train(
+        self,
+        session: Session,
+        data: datasets.Arrays,
+        weights: list[tuple[np.ndarray, np.ndarray]],
+        orders: np.ndarray | None,
+        monitor: gpu.GpuMonitor | None,
+        timed: list[noise.Window],
+        deadline: float,
+    ) -> None:
+        """The epochs: each timed by the plug-in, then evaluated outside the clock."""
+        spec, w = self.spec, self.spec.workload
+        n = len(data.x_train)
         probe = session.predict(data.x_train[: w.batch_size])
         fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
-        initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        self.initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
 
         order_hash = hashlib.sha256()
         cumulative = 0.0
         for epoch in range(1, w.epochs + 1):
             perm = orders[epoch - 1] if orders is not None else fairness.permutation(n, spec.seed, epoch)
             order_hash.update(perm.astype(np.int64).tobytes())
+            self.order_sha256 = order_hash.hexdigest()
             before = noise.sample()
+            if monitor is not None:
+                monitor.epoch_start()
             seconds, running = session.train_epoch(perm)
             timed.append(noise.between(before, noise.sample()))
+            joules = monitor.epoch_end(seconds) if monitor is not None else None
+            device = getattr(session, "device_timing", None)
             if not math.isfinite(running):
                 raise Diverged(epoch, running)
             cumulative += seconds
@@ -167,7 +251,10 @@ class Training:
                     train_metric=train_metric,
                     val_loss=val_loss,
                     val_metric=val_metric,
-                    outside_cores=round(timed[-1].outside_cores, 4) if first.readable else None,
+                    outside_cores=round(timed[-1].outside_cores, 4) if self.readable else None,
+                    device_seconds=device[0] if device else None,
+                    device_idle_at_stop=device[1] if device else None,
+                    energy_joules=joules,
                 )
             )
             line = event_line(event="epoch", epoch=epoch, of=w.epochs, seconds=round(seconds, 4),
@@ -176,43 +263,14 @@ class Training:
             if time.monotonic() > deadline and epoch < w.epochs:
                 raise Timeout(f"job deadline of {spec.timeouts.job_seconds}s passed after epoch {epoch}")
 
-        epoch_times = [e.train_seconds for e in self.epochs]
-        self.timing = Timing(
-            import_seconds=import_s,
-            data_seconds=data_s,
-            build_seconds=build_s,
-            first_epoch_seconds=epoch_times[0],
-            steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
-            total_train_seconds=cumulative,
-        )
-        fp = session.fingerprint()
-        self.noise = _noise(first, timed, load_start, mhz_start, (fp.get("gpu") or {}).get("gpu_uuid"))
-        self.env = {
-            **environment.base_fields(),
-            "framework": fp["framework"],
-            "framework_version": fp["framework_version"],
-            "threads": fp["threads"],
-            "gpu": fp.get("gpu"),
-        }
-        self.fairness = {
-            "dataset": w.dataset,
-            "dataset_sha256": data.sha256(),
-            "train_samples": n,
-            "val_samples": len(data.x_val),
-            "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),
-            "batch_order_sha256": order_hash.hexdigest(),
-            "param_count": session.param_count(),
-            "initial_train_loss": initial_loss,
-            "optimizer": fp["optimizer"],
-            "loss": fp["loss"],
-            "precision": spec.precision,
-            "tf32": spec.tf32,
-            "execution": fp["execution"],
-            "notes": fp.get("notes", ()),
-            "init_source": init_source,
-            "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
-            "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,
-        }
+
+def _telemetry(session: Session, monitor: gpu.GpuMonitor | None, why: str) -> GpuTelemetry:
+    peak = getattr(session, "memory_peak", None)
+    measured = peak() if callable(peak) else None
+    fields: dict[str, Any] = monitor.summary() if monitor is not None else {"source": why}
+    if measured is not None:
+        fields["memory_peak_bytes"], fields["memory_peak_source"] = measured
+    return GpuTelemetry(**fields)
 
 
 def _loadavg() -> float | None:

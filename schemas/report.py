@@ -13,9 +13,11 @@ from pydantic import Field, field_validator
 
 from schemas.job import Framework, Strict
 
-# 2: the noise guard's evidence (EpochRecord.outside_cores, RunReport.noise). Version 1 reports
-# still load: the new fields are optional, and a report without them is "not measured".
-REPORT_SCHEMA_VERSION: Final = 2
+# 2: the noise guard's evidence (EpochRecord.outside_cores, RunReport.noise).
+# 3: GPU evidence (GpuInfo details, GpuTelemetry, EpochRecord.device_seconds/energy), the placement,
+#    the applied TF32 mode and each runner's input path. Older reports still load: every new field is
+#    optional, and a report without it is "not measured".
+REPORT_SCHEMA_VERSION: Final = 3
 
 # skipped: never started (its runner environment could not be built, or the run was interrupted).
 Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed", "skipped"]
@@ -33,6 +35,12 @@ class EpochRecord(Strict):
     val_metric: float
     # CPUs kept busy by other processes during this epoch's timed steps (runners/noise.py)
     outside_cores: float | None = Field(default=None, ge=0)
+    # GPU jobs: the same timed steps by CUDA events (device time, to check the host clock against),
+    # whether the device had finished all queued work when the host clock stopped, and the energy the
+    # GPU used over the timed steps (NVML's total-energy counter).
+    device_seconds: float | None = Field(default=None, ge=0)
+    device_idle_at_stop: bool | None = None
+    energy_joules: float | None = Field(default=None, ge=0)
 
     @field_validator("train_loss_running", "train_loss", "train_metric", "val_loss", "val_metric")
     @classmethod
@@ -55,8 +63,40 @@ class Timing(Strict):
 class GpuInfo(Strict):
     name: str
     driver: str | None = None
-    cuda: str | None = None
+    cuda: str | None = None  # the CUDA runtime the framework was built with
     gpu_uuid: str | None = None  # the device the runner actually ran on (GPU-...), to match the request
+    compute_capability: str | None = None  # "9.0"
+    memory_total_bytes: int | None = None
+    cudnn: str | None = None
+    cublas: str | None = None
+    pci_bus_id: str | None = None
+
+
+class GpuTelemetry(Strict):
+    """What the job's GPU did (NVML, runners/gpu.py) and the framework allocator's peak: the
+    allocator's, not nvidia-smi's, which shows what TensorFlow reserves rather than uses."""
+
+    memory_peak_bytes: int | None = None
+    memory_peak_source: str | None = None  # e.g. torch.cuda.max_memory_allocated
+    energy_joules: float | None = None  # over the timed steps of every epoch
+    power_watts_mean: float | None = None  # energy / timed seconds
+    sm_clock_mhz: tuple[int, int] | None = Field(default=None, strict=False)  # (lowest, highest) seen
+    memory_clock_mhz: int | None = None
+    temperature_c: tuple[int, int] | None = Field(default=None, strict=False)
+    throttle_reasons: tuple[str, ...] = Field(default=(), strict=False)  # any seen during the epochs
+    other_processes: int | None = None  # most other compute processes seen on the GPU at once
+    source: str = "nvml"  # or why nothing could be read ("no nvidia-ml-py in this environment")
+
+
+class Placement(Strict):
+    """Where the orchestrator put the job: recorded in its report, never hashed into its spec id (the
+    same job on another GPU, or on a host with more GPUs, is the same job)."""
+
+    backend: str  # venv | docker | current (no isolation: the orchestrator's own environment)
+    mode: Literal["exclusive", "throughput"] = "exclusive"
+    slot: int | None = None
+    gpus: tuple[str, ...] = Field(default=(), strict=False)  # as CUDA_VISIBLE_DEVICES names them
+    cpus: tuple[int, ...] = Field(default=(), strict=False)  # pinned CPUs; () = not pinned
 
 
 class EnvInfo(Strict):
@@ -72,6 +112,7 @@ class EnvInfo(Strict):
     env_hash: str  # sha256 over the installed distributions (name==version) of the runner env
     image_digest: str | None = None  # set by the docker backend
     lock_hash: str | None = None  # sha256 of the requirements file the env was built from
+    isolation: str | None = None  # what the backend says the runner was isolated by
 
 
 class Fairness(Strict):
@@ -94,6 +135,9 @@ class Fairness(Strict):
     first_steps_samples: int | None = None  # samples in the first fairness.FIRST_STEPS batches
     first_steps_loss: float | None = None  # their mean training loss, as training saw it
     init_source: str | None = None  # the run directory's prepared file, or generated in the runner
+    tf32_applied: str | None = None  # read back from the framework after setting it (e.g. "ieee")
+    input_path: str | None = None  # where the timed steps' batches come from (fairness: same work)
+    host_syncs: dict[str, int] | None = None  # {"per_step": 0, "per_epoch": 1}: waits for the device
 
 
 class Noise(Strict):
@@ -131,7 +175,7 @@ class NodeInfo(Strict):
 
 
 class RunReport(Strict):
-    schema_version: Literal[1, 2] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = REPORT_SCHEMA_VERSION
     spec_id: str
     framework: Framework
     status: Status
@@ -145,7 +189,9 @@ class RunReport(Strict):
     diverged_epoch: int | None = None
     error: ErrorInfo | None = None
     noise: Noise | None = None
+    gpu_telemetry: GpuTelemetry | None = None
     # Filled in by the orchestrator from what it saw of the process.
     exit_code: int | None = None
     wall_seconds: float | None = None
     node: NodeInfo | None = None
+    placement: Placement | None = None

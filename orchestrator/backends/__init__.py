@@ -1,5 +1,6 @@
-"""Isolation backends: venv (a virtualenv per framework) and docker (a hardened container per job).
-One protocol (backends/base.py), one module per backend.
+"""Isolation backends: venv (a virtualenv per framework), docker (a hardened container per job) and
+current (no isolation: the frameworks installed where the orchestrator runs). One protocol
+(backends/base.py), one module per backend.
 
 `select_backend` turns the --backend choice into a backend and says which and why; the docker
 backend and the Docker SDK are imported only when docker is asked for or possible.
@@ -20,12 +21,17 @@ def select_backend(
     variant: str = "cpu",
     gpu: bool = False,
 ) -> Backend:
-    """venv | docker | auto (docker when an engine answers, every framework's image is built and
+    """venv | current | docker | auto (docker when an engine answers, every framework's image is built and
     current and, for GPU jobs, the engine has NVIDIA's runtime; else venv). An explicit docker
     that cannot run raises DockerBackendError (one line)."""
     if choice == "venv":
         log("backend: venv (as asked)")
         return VenvBackend(log=log, variant=variant)
+    if choice == "current":
+        from orchestrator.backends.current import CurrentBackend
+
+        log("backend: current (as asked): the frameworks installed here, no isolation between them")
+        return CurrentBackend(log=log, variant=variant)
 
     from orchestrator.backends.docker import DockerBackend, DockerBackendError
     from orchestrator.backends.docker_images import (

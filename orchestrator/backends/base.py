@@ -3,13 +3,14 @@ and gives back. Backends may hold resources (engine connections): `close()` or `
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, Self
 
 from schemas.job import JobSpec
+from schemas.report import Placement
 
 
 @dataclass(frozen=True)
@@ -41,8 +42,17 @@ class Backend(Protocol):
         (None: anything goes, e.g. the fake runner)."""
 
     def launch(
-        self, spec: JobSpec, paths: JobPaths, on_event: Callable[[dict], None], gpu_ids: tuple[int, ...] = ()
-    ) -> Outcome: ...
+        self, spec: JobSpec, paths: JobPaths, on_event: Callable[[dict], None], placement: Placement
+    ) -> Outcome:
+        """Run one job where `placement` says: its GPUs (CUDA_VISIBLE_DEVICES names, or the container's
+        device request) and the CPUs it is pinned to (none: not pinned)."""
+
+    def cuda_majors(self, frameworks: Sequence[str]) -> dict[str, int | None]:
+        """Each framework's CUDA major in the builds this backend runs (None: CPU build), for the
+        driver check before any GPU job (orchestrator/cuda_stack.py)."""
+
+    def cancel(self) -> None:
+        """Kill every job this backend is running now (Ctrl-C while jobs run side by side)."""
 
     def sweep_leftovers(self) -> int:
         """Remove what runs that died without cleaning up left behind (containers); how many."""

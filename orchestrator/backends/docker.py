@@ -10,9 +10,9 @@ What a job container gets (container_config, a pure function the unit tests read
     /job/spec.json  the spec, read-only      /data  the run's prepared datasets, read-only
     /out            its own output dir (rw)  /tmp   tmpfs scratch; the root filesystem is read-only
     no network (network_mode=none), a non-root uid, no capabilities, no-new-privileges, a pids limit,
-    memory = memory+swap limit, cpuset_cpus = as many CPUs as the spec's intra-op threads, shm_size,
-    labels bench.run / bench.spec_id (leftovers of dead runs: DockerBackend.sweep_leftovers),
-    GPUs only as device requests with the job's explicit ids.
+    memory = memory+swap limit, cpuset_cpus = the job's slot's CPUs (else as many CPUs as the spec's
+    intra-op threads), shm_size, labels bench.run / bench.spec_id (leftovers of dead runs:
+    DockerBackend.sweep_leftovers), GPUs only as device requests with the job's explicit ids.
 """
 
 from __future__ import annotations
@@ -35,8 +35,12 @@ from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.backends.docker_images import EngineUnavailable, ImageInfo, check_image, connect
 from orchestrator.backends.venv import kill_grace
 from orchestrator.closing import Closeable
+from orchestrator.gpu_slots import format_cpulist
 from schemas.common import parse_event
 from schemas.job import JobSpec, Threads
+from schemas.report import Placement
+
+ISOLATION = "docker: a hardened container per job"
 
 MiB = 1024 * 1024
 CONTAINER_UID = 10001  # the image's `bench` user
@@ -82,6 +86,13 @@ def cpuset_for(threads: Threads, cpu_count: int) -> str:
     return "0" if n == 1 else f"0-{n - 1}"
 
 
+def pids_for(threads: Threads, floor: int) -> int:
+    """Threads count toward a container's pids limit. A framework starts its intra-op pool, its
+    inter-op pool and dozens of its own (TensorFlow: per device and per op queue), so a fixed 1024
+    would kill a job with intra_op = 192 vCPUs on a large GPU VM at start-up."""
+    return max(floor, 4 * (threads.intra_op + threads.inter_op) + 512)
+
+
 def container_user(uid: int, gid: int) -> str:
     """The invoking user's ids, so the output files are theirs; root maps to the image's user."""
     return f"{CONTAINER_UID}:{CONTAINER_UID}" if uid == 0 else f"{uid}:{gid}"
@@ -103,7 +114,7 @@ def container_config(
     cpu_count: int,
     labels: dict[str, str],
     user: str,
-    gpu_ids: Sequence[int] = (),
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
     """Keyword arguments for `client.containers.create`: everything that isolates and limits a job."""
     environment = {
@@ -112,6 +123,7 @@ def container_config(
         "BENCH_LOCK_HASH": image.labels.get("bench.requirements_sha256", ""),
         "PYTHONUNBUFFERED": "1",
         "HOME": "/tmp",
+        "BENCH_ISOLATION": ISOLATION,
     }
     config: dict[str, Any] = {
         "image": image.id,  # the id, not the tag: a rebuild during the run cannot swap the code
@@ -139,19 +151,21 @@ def container_config(
         "tmpfs": {"/tmp": f"rw,nosuid,nodev,size={limits.tmpfs_bytes // MiB}m,mode=1777"},
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges:true"],
-        "pids_limit": limits.pids,
+        "pids_limit": pids_for(spec.threads, limits.pids),
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
         "shm_size": limits.shm_bytes,
-        "cpuset_cpus": cpuset_for(spec.threads, cpu_count),
+        "cpuset_cpus": format_cpulist(placement.cpus)
+        if placement and placement.cpus
+        else cpuset_for(spec.threads, cpu_count),
         "stdin_open": False,
         "tty": False,
     }
     if spec.device.kind == "gpu":
-        ids = list(gpu_ids or spec.device.gpu_ids)
-        config["device_requests"] = [
-            {"driver": "nvidia", "device_ids": [str(i) for i in ids], "capabilities": [["gpu"]]}
-        ]
+        # The NVIDIA hook takes indices (nvidia-smi's PCI order) or UUIDs; the container sees only these.
+        ids = list(placement.gpus) if placement and placement.gpus else [str(i) for i in spec.device.gpu_ids]
+        config["device_requests"] = [{"driver": "nvidia", "device_ids": ids, "capabilities": [["gpu"]]}]
+        environment["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     else:
         # A CUDA base image says NVIDIA_VISIBLE_DEVICES=all; on an engine whose default runtime is
         # nvidia that would hand a CPU job every GPU.
@@ -269,6 +283,20 @@ class DockerBackend(Closeable):
 
     # --- containers ---
 
+    def cuda_majors(self, frameworks: Sequence[str]) -> dict[str, int | None]:
+        from orchestrator import envs
+
+        return envs.cuda_majors([fw for fw in frameworks if fw != "fake"], self.variant)
+
+    def cancel(self) -> None:
+        """Kill this run's job containers that still run; each job's own wait then sees it exit."""
+        filters = {"label": f"bench.run={self.run_id}", "status": "running"}
+        for c in self.client.api.containers(filters=filters):
+            try:
+                self.client.api.kill(c["Id"])
+            except Exception:  # already gone: nothing to kill
+                pass
+
     def sweep_leftovers(self) -> int:
         removed = 0
         for c in self.client.api.containers(all=True, filters={"label": "bench.run"}):
@@ -306,7 +334,7 @@ class DockerBackend(Closeable):
         spec: JobSpec,
         paths: JobPaths,
         on_event: Callable[[dict], None],
-        gpu_ids: tuple[int, ...] = (),
+        placement: Placement,
     ) -> Outcome:
         image = self.image_for(spec.framework)
         out_dir, user = self._output_dir(paths, spec)
@@ -320,7 +348,7 @@ class DockerBackend(Closeable):
             cpu_count=self.cpu_count,
             labels=self.labels,
             user=user,
-            gpu_ids=gpu_ids,
+            placement=placement,
         )
         deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
         with open(paths.log, "a") as log:

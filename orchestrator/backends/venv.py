@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from orchestrator import envs
@@ -22,6 +22,7 @@ from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.closing import Closeable
 from schemas.common import ROOT, parse_event
 from schemas.job import JobSpec
+from schemas.report import Placement
 
 
 def kill_grace(job_seconds: float) -> float:
@@ -32,10 +33,26 @@ def kill_grace(job_seconds: float) -> float:
 
 class VenvBackend(Closeable):
     name = "venv"
+    isolation = "venv: a virtualenv per framework, a process per job"
 
     def __init__(self, log: Callable[[str], None] = print, variant: str = "cpu"):
         self.log = log
         self.variant = variant
+        self._running: set[subprocess.Popen] = set()  # type: ignore[type-arg]
+        self._lock = threading.Lock()
+
+    def pythonpath(self) -> str:
+        """The project only: the orchestrator's own PYTHONPATH must not leak packages into a
+        framework's virtualenv."""
+        return str(ROOT)
+
+    def cancel(self) -> None:
+        """Kill every runner this backend started that still runs (Ctrl-C while jobs run side by side
+        in other threads, which no KeyboardInterrupt reaches)."""
+        with self._lock:
+            running = list(self._running)
+        for proc in running:
+            _kill_group(proc)
 
     def sweep_leftovers(self) -> int:
         return 0  # runners die with their orchestrator (PR_SET_PDEATHSIG): nothing outlives a run
@@ -43,10 +60,14 @@ class VenvBackend(Closeable):
     def python_for(self, framework: str) -> Path:
         if framework == "fake":  # numpy-only test runner: the orchestrator's own interpreter will do
             return Path(sys.executable)
-        return envs.ensure(framework, log=self.log)
+        return envs.ensure(framework, log=self.log, variant=self.variant)
+
+    def cuda_majors(self, frameworks: Sequence[str]) -> dict[str, int | None]:
+        """Each framework's CUDA major as its pins declare it (None: a CPU build)."""
+        return envs.cuda_majors(frameworks, self.variant)
 
     def environment_id(self, framework: str) -> str | None:
-        return None if framework == "fake" else envs.lock_hash(framework)
+        return None if framework == "fake" else envs.lock_hash(framework, self.variant)
 
     def describe(self, framework: str) -> dict[str, str]:
         if framework == "fake":
@@ -54,7 +75,7 @@ class VenvBackend(Closeable):
         return {
             "backend": "venv",
             "python": str(self.python_for(framework)),
-            "lock_hash": envs.lock_hash(framework),
+            "lock_hash": envs.lock_hash(framework, self.variant),
         }
 
     def launch(
@@ -62,7 +83,7 @@ class VenvBackend(Closeable):
         spec: JobSpec,
         paths: JobPaths,
         on_event: Callable[[dict], None],
-        gpu_ids: tuple[int, ...] = (),
+        placement: Placement,
     ) -> Outcome:
         cmd = [
             str(self.python_for(spec.framework)),
@@ -75,11 +96,12 @@ class VenvBackend(Closeable):
             "--data-dir",
             str(paths.data_dir),
         ]
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONPATH": self.pythonpath(), "PYTHONUNBUFFERED": "1"}
         lock = self.environment_id(spec.framework)
         if lock:  # the runner records it, so a resumed run can tell which stack made a report
             env["BENCH_LOCK_HASH"] = lock
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpu_ids)) if spec.device.kind == "gpu" else ""
+        env["BENCH_ISOLATION"] = self.isolation
+        env.update(gpu_environment(spec, placement))
         deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
         start = time.monotonic()
         with open(paths.log, "a") as log:
@@ -93,8 +115,10 @@ class VenvBackend(Closeable):
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=lambda: _in_child(placement.cpus),
             )
+            with self._lock:
+                self._running.add(proc)
             reader = threading.Thread(target=_pump, args=(proc, log, on_event), daemon=True)
             reader.start()
             timed_out = False
@@ -106,6 +130,9 @@ class VenvBackend(Closeable):
             except BaseException:  # Ctrl-C: never leave a runner behind
                 _kill_group(proc)
                 raise
+            finally:
+                with self._lock:
+                    self._running.discard(proc)
             reader.join(timeout=5)
             wall = time.monotonic() - start
             log.write(
@@ -122,6 +149,23 @@ def _pump(proc: subprocess.Popen, log, on_event: Callable[[dict], None]) -> None
         event = parse_event(line)
         if event is not None:
             on_event(event)
+
+
+def gpu_environment(spec: JobSpec, placement: Placement) -> dict[str, str]:
+    """The job's GPUs, as CUDA names them. CUDA numbers devices fastest first unless told PCI order,
+    while nvidia-smi, NVML and docker number them in PCI order: without CUDA_DEVICE_ORDER an index
+    could name another card than the one the slot was given. UUIDs (GPU-..., MIG-...) are exact."""
+    if spec.device.kind != "gpu":
+        return {"CUDA_VISIBLE_DEVICES": ""}
+    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": ",".join(placement.gpus)}
+
+
+def _in_child(cpus: tuple[int, ...]) -> None:
+    """Runs in the runner's process before exec: pinned to its slot's CPUs (every thread it starts
+    inherits them), and tied to the orchestrator's life."""
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    _die_with_parent()
 
 
 def _die_with_parent() -> None:

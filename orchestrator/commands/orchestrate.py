@@ -16,6 +16,7 @@ from rich.markup import escape
 from orchestrator import plan as planning
 from orchestrator.backends import select_backend
 from orchestrator.backends.docker import DockerBackendError
+from orchestrator.cuda_stack import DriverError, check_driver, driver_version, same_major
 from orchestrator.devices import DeviceError, variant_for
 from orchestrator.execute import RunRequest, execute
 from orchestrator.executors import ExecutorError, select_executor
@@ -28,6 +29,12 @@ class BackendChoice(StrEnum):
     auto = "auto"
     venv = "venv"
     docker = "docker"
+    current = "current"  # no isolation: the frameworks installed in this Python environment
+
+
+class GpuModeChoice(StrEnum):
+    exclusive = "exclusive"  # one job on the machine at a time (timings)
+    throughput = "throughput"  # one job per GPU at a time (marked in every report)
 
 
 class ExecutorChoice(StrEnum):
@@ -37,6 +44,18 @@ class ExecutorChoice(StrEnum):
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _check_cuda(majors: dict[str, int | None], console: Console) -> str | None:
+    """Before any GPU job: the driver must run every framework's CUDA build (one line naming the
+    minimum otherwise), and frameworks on different CUDA majors are said out loud (and recorded,
+    so the summary prints it beside the verdicts)."""
+    check_driver(driver_version(), majors)
+    note = same_major(majors)
+    if note:
+        note += ": GPU verdicts compare the CUDA stacks too"
+        console.print(f"[yellow]{escape(note)}[/]")
+    return note
 
 
 def orchestrate(
@@ -60,12 +79,24 @@ def orchestrate(
             envvar="BENCH_BACKEND",
             help="isolation; venv: each runner in its framework's own virtualenv; docker: each job in a "
             "hardened container of its framework's image (`bench images build`); auto: docker when an "
-            "engine answers and the images are current, else venv",
+            "engine answers and the images are current, else venv; current: no isolation, the "
+            "frameworks installed in this Python environment (Colab, a GPU image with them preinstalled)",
         ),
     ] = BackendChoice.auto,
     gpus: Annotated[
-        str, typer.Option(help="all | none | comma list of GPU ids; all = CPU when none is visible")
+        str,
+        typer.Option(
+            help="all | none | comma list of GPU ids (nvidia-smi's); each job gets one GPU and its own "
+            "CPUs near it; all = CPU when none is visible"
+        ),
     ] = "all",
+    gpu_mode: Annotated[
+        GpuModeChoice,
+        typer.Option(
+            help="exclusive: one job on the machine at a time (timings); throughput: one job per GPU "
+            "side by side, marked in every report and never pooled with exclusive runs"
+        ),
+    ] = GpuModeChoice.exclusive,
     out: Annotated[Path | None, typer.Option(help="run directory (default results/SUITE-TIMESTAMP)")] = None,
     quick: Annotated[bool, typer.Option(help="small and fast (mnist-5k, <= 5 epochs), same outputs")] = False,
     resume: Annotated[
@@ -140,7 +171,7 @@ def orchestrate(
                 suite,
                 out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}",
             )
-        with select_executor(executor.value, console.print, ray_address) as runs_jobs:
+        with select_executor(executor.value, console.print, ray_address, gpu_mode.value) as runs_jobs:
             device, note = runs_jobs.device(gpus)
             if note:
                 console.print(note)
@@ -150,7 +181,10 @@ def orchestrate(
             with select_backend(
                 backend.value, fws, console.print, variant_for(device), device.kind == "gpu"
             ) as isolates:
-                request = RunRequest(suite_path, chosen, target, device, command)
+                cuda_note = _check_cuda(isolates.cuda_majors(fws), console) if device.kind == "gpu" else None
+                request = RunRequest(
+                    suite_path, chosen, target, device, command, runs_jobs.cores_per_job(), cuda_note
+                )
                 code = execute(
                     request,
                     runs_jobs,
@@ -160,7 +194,14 @@ def orchestrate(
                     policy=JobPolicy(retries, rerun_contaminated, quiet_wait),
                     keep_contaminated=keep_contaminated,
                 )
-    except (planning.PlanError, RunDirError, DockerBackendError, ExecutorError, DeviceError) as exc:
+    except (
+        planning.PlanError,
+        RunDirError,
+        DockerBackendError,
+        ExecutorError,
+        DeviceError,
+        DriverError,
+    ) as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
     except OSError as exc:  # full disk, vanished directory: one line, finished reports stay

@@ -30,12 +30,17 @@ def import_ray() -> ModuleType:
     return ray
 
 
-def select_executor(name: str, log: Callable[[str], None], ray_address: str | None = None) -> Executor:
-    """`local` or `ray` (connecting to RAY_ADDRESS / `ray_address`, or a new Ray on this machine)."""
+def select_executor(
+    name: str, log: Callable[[str], None], ray_address: str | None = None, gpu_mode: str = "exclusive"
+) -> Executor:
+    """`local` (GPU jobs on slots, `gpu_mode` exclusive | throughput) or `ray` (connecting to
+    RAY_ADDRESS / `ray_address`, or a new Ray on this machine; Ray places GPU jobs itself)."""
     if name == "local":
         from orchestrator.executors.local import LocalExecutor
 
-        return LocalExecutor()
+        if gpu_mode not in ("exclusive", "throughput"):
+            raise ExecutorError(f"--gpu-mode must be exclusive or throughput, got {gpu_mode!r}")
+        return LocalExecutor(gpu_mode)  # type: ignore[arg-type]
     if name == "ray":
         from orchestrator.executors.ray_cluster import RayExecutor
 

@@ -34,6 +34,12 @@ class Executor(Protocol):
     def device(self, gpus: str) -> tuple[Device, str]:
         """`--gpus` (all | none | 0,1) as the device every job gets, and a note for the user or ''."""
 
+    def cores_per_job(self) -> int | None:
+        """The CPUs each job gets, which "auto" threads become (None: this process's CPUs)."""
+
+    def describe(self) -> dict[str, object]:
+        """What run.json records of the placement: gpu_mode and the slots (GPU, NUMA node, CPUs)."""
+
     def run_jobs(
         self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, policy: JobPolicy
     ) -> LoopResult:

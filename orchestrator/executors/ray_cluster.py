@@ -40,7 +40,7 @@ from orchestrator.rundir import RunDir
 from orchestrator.signals import install_interrupt_handlers
 from schemas.common import write_text_atomic
 from schemas.job import Device, JobSpec
-from schemas.report import NodeInfo, RunReport
+from schemas.report import NodeInfo, Placement, RunReport
 
 FORWARDED_PREFIX = "BENCH_"  # the driver's BENCH_* settings reach the runners as they do locally
 _remote: Any = None  # the Ray remote function, made on first use (Ray is imported only when asked for)
@@ -105,6 +105,15 @@ class RayExecutor(Closeable):
         if import_ray().cluster_resources().get("GPU", 0) > 0:
             return Device(kind="gpu"), ""
         return Device(kind="cpu"), "--gpus all: the Ray cluster declares no GPUs, running on the CPU"
+
+    def cores_per_job(self) -> int | None:
+        """The fewest CPUs any alive node declares: "auto" threads that every worker can give (the
+        driver's own count says nothing about the nodes that run the jobs)."""
+        cpus = [n["Resources"].get("CPU", 0) for n in import_ray().nodes() if n.get("Alive")]
+        return max(1, int(min(cpus))) if cpus else None
+
+    def describe(self) -> dict[str, object]:
+        return {"gpu_mode": None, "slots": "assigned by Ray per task (reports: placement)"}
 
     def run_jobs(
         self, run: RunDir, specs: list[JobSpec], backend: Backend, console: Console, policy: JobPolicy
@@ -206,7 +215,8 @@ def _job_task(
     from orchestrator.backends import select_backend
 
     spec = JobSpec.model_validate_json(spec_json)
-    gpu_ids = tuple(int(i) for i in ray.get_gpu_ids()) if spec.device.kind == "gpu" else ()
+    # Ray hands ids as strings or ints, and under CUDA_VISIBLE_DEVICES of UUIDs they are UUIDs.
+    gpu_ids = tuple(str(i) for i in ray.get_gpu_ids()) if spec.device.kind == "gpu" else ()
     node = {
         "hostname": socket.gethostname(),
         "ip": ray.util.get_node_ip_address(),
@@ -219,7 +229,8 @@ def _job_task(
         _environ(env),
         select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids)) as backend,
     ):
-        report = attempt_once(spec, paths, backend, lambda _: None, gpu_ids, attempt, why, where)
+        placement = Placement(backend=backend.name, gpus=gpu_ids)
+        report = attempt_once(spec, paths, backend, lambda _: None, placement, attempt, why, where)
     return report.model_dump_json(indent=2), node
 
 

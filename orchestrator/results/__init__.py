@@ -85,6 +85,10 @@ def summary_line(run: RunData, rows: list[WinnerRow], keep_contaminated: bool = 
                 phrase += f" [{r.verdict.name_a} vs {r.verdict.name_b}]"
             phrases.append(phrase)
         parts.append(f"{task}: " + ", ".join(phrases))
+    # Beside every GPU verdict: what else differed than the framework (orchestrate: _check_cuda).
+    for key in ("cuda_note", "gpu_mode_note"):
+        if isinstance(run.meta.get(key), str):
+            parts.append(str(run.meta[key]))
     return "; ".join(parts)
 
 

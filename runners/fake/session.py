@@ -67,6 +67,8 @@ class FakeSession:
             "optimizer": {"class": "none"},
             "loss": "none",
             "execution": "numpy",
+            "input_path": "numpy arrays in host memory; no training steps (a sleep stands in for them)",
+            "host_syncs": {"per_step": 0, "per_epoch": 0},
             "gpu": self.gpu,
         }
 

@@ -1,8 +1,10 @@
 """PyTorch plug-in: idiomatic eager training on in-memory tensors.
 
-Choice: a plain loop over slices of tensors that already live on the device. The data is in memory,
+Choice: a plain loop over batches of tensors that already live on the device. The data is in memory,
 so a DataLoader would only add per-sample Python collation (the harness would be measured, not
-PyTorch). The epoch's permutation gather happens before the clock starts, as in the Keras runner.
+PyTorch). The epoch's permutation gather and its split into batches happen before the clock starts,
+as in the Keras runner, and the loss is summed on the device: the only host wait is the one read at
+the end of the epoch (the same work as the Keras runner's timed region; fingerprint `host_syncs`).
 """
 
 from __future__ import annotations
@@ -22,13 +24,37 @@ from schemas.job import Adam, JobSpec
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
+def _set_tf32(allowed: bool) -> None:
+    """Full float32 matmuls and convolutions unless the spec asks for TF32 (the same switch is set in
+    Keras). PyTorch >= 2.9 has per-backend `fp32_precision` settings and warns that the legacy
+    `allow_tf32` flags are going away; mixing the two APIs is an error, so only one is used."""
+    mode = "tf32" if allowed else "ieee"
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        torch.backends.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+        torch.backends.cudnn.fp32_precision = mode
+        torch.backends.cudnn.conv.fp32_precision = mode
+        torch.backends.cudnn.rnn.fp32_precision = mode
+    else:  # older PyTorch
+        torch.backends.cuda.matmul.allow_tf32 = allowed
+        torch.backends.cudnn.allow_tf32 = allowed
+
+
+def tf32_applied() -> str:
+    """The matmul and convolution modes as PyTorch reports them after `_set_tf32`."""
+    if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
+        return (
+            f"matmul {torch.backends.cuda.matmul.fp32_precision}, "
+            f"cudnn.conv {torch.backends.cudnn.conv.fp32_precision}"
+        )
+    matmul = "tf32" if torch.backends.cuda.matmul.allow_tf32 else "ieee"
+    return f"matmul {matmul}, cudnn.conv {'tf32' if torch.backends.cudnn.allow_tf32 else 'ieee'}"
+
+
 def _configure(spec: JobSpec) -> torch.device:
     torch.set_num_threads(spec.threads.intra_op)
     torch.set_num_interop_threads(spec.threads.inter_op)
-    # Full float32 matmuls unless the spec asks for TF32 (the same switch is set in Keras).
-    torch.backends.cuda.matmul.allow_tf32 = spec.tf32
-    torch.backends.cudnn.allow_tf32 = spec.tf32
-    torch.set_float32_matmul_precision("high" if spec.tf32 else "highest")
+    _set_tf32(spec.tf32)
     if spec.device.kind == "gpu":
         if not torch.cuda.is_available():
             raise RuntimeError("spec asks for a GPU but torch.cuda.is_available() is False")
@@ -86,6 +112,12 @@ class TorchSession:
         self.loss_fn = nn.CrossEntropyLoss() if spec.workload.loss == "cross_entropy" else nn.MSELoss()
         self.x = torch.from_numpy(data.x_train).to(self.device)
         self.y = torch.from_numpy(data.y_train).to(self.device)
+        # GPU evidence for the harness (runners/harness.py: Session): the device CUDA runs on, and
+        # per epoch (CUDA-event seconds, whether the stream was idle when the host clock stopped).
+        self.gpu_uuid = _uuid(self.device) if self.device.type == "cuda" else None
+        self.device_timing: tuple[float, bool] | None = None
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -102,20 +134,25 @@ class TorchSession:
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         idx = torch.from_numpy(perm).to(self.device)
-        xs, ys = self.x[idx], self.y[idx]  # gathered before the clock starts
-        n, bs = len(xs), self.spec.workload.batch_size
+        bs = self.spec.workload.batch_size
+        # Gathered and split into batches (views) before the clock starts, as in the Keras runner.
+        batches = list(zip(self.x[idx].split(bs), self.y[idx].split(bs), strict=True))
+        n = len(perm)
         model, opt, loss_fn = self.step_model, self.optimizer, self.loss_fn
         self.model.train()
         total = torch.zeros((), device=self.device)
         # Parity evidence: the mean loss of the first FIRST_STEPS batches, before float32 rounding
         # differences between frameworks have had many steps to grow (snapshot on device, no sync).
-        first_at = (FIRST_STEPS - 1) * bs if self.first_steps_loss is None else -1
+        first_at = FIRST_STEPS - 1 if self.first_steps_loss is None else -1
         first = None
+        cuda = self.device.type == "cuda"
+        events = [torch.cuda.Event(enable_timing=True) for _ in range(2)] if cuda else []
         self._sync()
         start = time.perf_counter()
+        if cuda:
+            events[0].record()
         group, adam_eps = opt.param_groups[0], self.adam_eps
-        for i in range(0, n, bs):
-            xb, yb = xs[i : i + bs], ys[i : i + bs]
+        for step, (xb, yb) in enumerate(batches):
             if adam_eps is not None:
                 group["eps"] = adam_eps.next()
             opt.zero_grad(set_to_none=True)
@@ -123,14 +160,24 @@ class TorchSession:
             loss.backward()
             opt.step()
             total += loss.detach() * len(xb)  # stays on device: no sync per step
-            if i == first_at:
+            if step == first_at:
                 first = total.clone()
+        if cuda:
+            events[1].record()
         running = (total / n).item()  # synchronises the device before the clock is read
         seconds = time.perf_counter() - start
+        if cuda:  # asked after the clock: was anything still queued when it stopped?
+            idle = torch.cuda.current_stream(self.device).query()
+            self.device_timing = (events[0].elapsed_time(events[1]) / 1000.0, idle)
         if self.first_steps_loss is None:
             seen = min(n, FIRST_STEPS * bs)
             self.first_steps_loss = (seen, float(((total if first is None else first) / seen).item()))
         return seconds, running
+
+    def memory_peak(self) -> tuple[int, str] | None:
+        if self.device.type != "cuda":
+            return None
+        return int(torch.cuda.max_memory_allocated(self.device)), "torch.cuda.max_memory_allocated"
 
     def is_oom(self, exc: BaseException) -> bool:
         # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError "can't allocate memory".
@@ -146,17 +193,20 @@ class TorchSession:
             applied["eps"] = f"{self.adam_eps.eps} / sqrt(1 - {self.adam_eps.beta_2}^t)"
         gpu = None
         if self.device.type == "cuda":
-            from runners.environment import nvidia_driver, nvidia_gpu_uuid
+            from runners.environment import nvidia_driver
+            from runners.gpu import cublas_version
 
-            # The device CUDA itself ran on (str: "xxxxxxxx-..."); nvidia-smi as a fallback.
-            uuid = str(getattr(torch.cuda.get_device_properties(self.device), "uuid", "") or "")
+            props = torch.cuda.get_device_properties(self.device)
+            cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
             gpu = {
                 "name": torch.cuda.get_device_name(self.device),
                 "driver": nvidia_driver(),
                 "cuda": torch.version.cuda,
-                "gpu_uuid": (uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}")
-                if uuid
-                else nvidia_gpu_uuid(0),
+                "gpu_uuid": self.gpu_uuid,
+                "compute_capability": f"{props.major}.{props.minor}",
+                "memory_total_bytes": int(props.total_memory),
+                "cudnn": str(cudnn) if cudnn else None,
+                "cublas": cublas_version(),
             }
         return {
             "framework": "pytorch",
@@ -166,10 +216,28 @@ class TorchSession:
             "optimizer": {"class": type(self.optimizer).__name__, **applied},
             "loss": f"torch.nn.{type(self.loss_fn).__name__}(reduction='mean') on raw outputs",
             "execution": "torch.compile" if self.spec.compile == "jit" else "eager",
+            "tf32_applied": tf32_applied(),
+            "input_path": "device-resident tensors, gathered and split into batches per epoch before the "
+            "clock; one eager (or compiled-model) step per batch",
+            "host_syncs": {"per_step": 0, "per_epoch": 1},
             "notes": ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)
             if isinstance(self.spec.workload.optimizer, Adam)
             else (),
         }
+
+
+def _uuid(device: torch.device) -> str | None:
+    """The device CUDA itself runs the job on, as nvidia-smi names it ("GPU-xxxxxxxx-..."); with a
+    MIG UUID or a GPU UUID in CUDA_VISIBLE_DEVICES that entry is the answer, else the device's own."""
+    from runners.environment import nvidia_gpu_uuid
+
+    uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", "") or "")
+    visible = nvidia_gpu_uuid(0)
+    if visible and visible.startswith("MIG-"):
+        return visible
+    if uuid:
+        return uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
+    return visible
 
 
 def build(spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]) -> TorchSession:

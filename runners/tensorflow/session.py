@@ -1,10 +1,16 @@
-"""Keras 3 (TensorFlow backend) plug-in: training through `model.fit`, as Keras users train.
+"""Keras 3 (TensorFlow backend) plug-in: Keras's own training step, driven by a plain loop.
 
-Choice: one `fit(epochs=1, shuffle=False)` call per epoch on the arrays already gathered in the
-shared permutation order, with the clock read by a callback in `on_epoch_begin`/`on_epoch_end`, so
-Keras's data-adapter set-up per call is outside the timed region just like the permutation gather
-in the PyTorch runner. `fit` runs its compiled `tf.function` train step per batch; `jit_compile` is
-pinned (False unless the spec asks for "jit") because Keras's "auto" would silently pick XLA.
+Choice: each batch runs `model.train_step((x, y))` -- the very step `fit` runs -- compiled once with
+`tf.function(jit_compile=...)` as `fit` compiles it, so Keras's loss, gradient and optimizer maths are
+unchanged. `fit` itself is not used: on a GPU its data adapter (host numpy -> tf.data slicing and
+host->device copies per batch), its per-batch callback and log handling would sit inside the timed
+region, while the PyTorch runner's timed region holds only the training steps on tensors already on
+the device. Here, as there, the training arrays are copied to the job's device once when the session
+is built; each epoch's permutation gather and split into batches happen on the device before the
+clock starts; the timed loop only dispatches one compiled step per batch and never reads anything
+back; the epoch's running mean loss (Keras's loss tracker, weighted by batch size as `fit`'s
+history) is read once at the end, which waits for the device before the clock stops. `jit_compile`
+is pinned (False unless the spec asks for "jit") because Keras's "auto" would silently pick XLA.
 """
 
 from __future__ import annotations
@@ -41,34 +47,11 @@ def _configure(spec: JobSpec) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-class _EpochClock(keras.callbacks.Callback):
-    """Reads the clock around the training steps of the epoch only. Keras pythonifies the epoch's
-    logs (which waits for the device) before `on_epoch_end`, so the stop time is synchronised."""
-
-    def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
-        self.seconds = time.perf_counter() - self.start
-
-
-class _FirstSteps(keras.callbacks.Callback):
-    """Parity evidence: Keras's running mean loss after the first FIRST_STEPS batches. Attached to
-    the first epoch only, so batch-level hooks never run during the steady-state epochs."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.value: float | None = None
-
-    def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
-        if batch == FIRST_STEPS - 1:
-            self.value = float(logs["loss"])
-
-
 class KerasSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         _configure(spec)
         self.spec = spec
+        self.device = "/GPU:0" if spec.device.kind == "gpu" else "/CPU:0"
         w = spec.workload
         layers: list[Any] = [keras.Input(shape=(data.x_train.shape[1],), dtype="float32")]
         layers += [keras.layers.Dense(layer.units, activation=layer.activation) for layer in w.layers]
@@ -89,9 +72,24 @@ class KerasSession:
             if w.loss == "cross_entropy"
             else keras.losses.MeanSquaredError()
         )
-        self.model.compile(optimizer=optimizer, loss=loss, jit_compile=spec.compile == "jit")
-        self.x, self.y = data.x_train, data.y_train
-        self.clock = _EpochClock()
+        jit = spec.compile == "jit"
+        self.model.compile(optimizer=optimizer, loss=loss, jit_compile=jit)
+        # Create the optimizer's slots now, as Keras's own `_symbolic_build` does before `fit` traces
+        # its step: the compiled step below must never create variables (tf.function allows that on
+        # the first trace only, and the last, smaller batch traces a second time).
+        self.model.optimizer.build(self.model.trainable_variables)
+        with tf.device(self.device):  # once, outside any clock (the PyTorch runner's .to(device))
+            self.x = tf.identity(tf.convert_to_tensor(data.x_train))
+            self.y = tf.identity(tf.convert_to_tensor(data.y_train))
+        model = self.model
+
+        @tf.autograph.experimental.do_not_convert  # as Keras wraps its own step function
+        def step(xb: tf.Tensor, yb: tf.Tensor) -> tf.Tensor:
+            # Keras's running mean loss after this batch: a device tensor, never read per step.
+            return model.train_step((xb, yb))["loss"]
+
+        # At most two traces: the full batch and the last, smaller one.
+        self.step = tf.function(step, jit_compile=jit, reduce_retracing=True)
         self.first_steps_loss: tuple[int, float] | None = None
 
     def param_count(self) -> int:
@@ -101,22 +99,30 @@ class KerasSession:
         return np.asarray(self.model.predict_on_batch(x), dtype=np.float32)
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
-        xs, ys = self.x[perm], self.y[perm]  # gathered before the clock starts
-        first = _FirstSteps() if self.first_steps_loss is None else None
-        history = self.model.fit(
-            xs,
-            ys,
-            batch_size=self.spec.workload.batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-            callbacks=[self.clock] + ([first] if first else []),
-        )
-        running = float(history.history["loss"][0])
-        if first is not None:
-            seen = min(len(xs), FIRST_STEPS * self.spec.workload.batch_size)
-            self.first_steps_loss = (seen, running if first.value is None else first.value)
-        return self.clock.seconds, running
+        n, bs = len(perm), self.spec.workload.batch_size
+        sizes = [bs] * (n // bs) + ([n % bs] if n % bs else [])
+        with tf.device(self.device):  # gathered and split on the device before the clock starts
+            idx = tf.identity(tf.convert_to_tensor(perm, dtype=tf.int64))
+            xbs = tf.split(tf.gather(self.x, idx), sizes)
+            ybs = tf.split(tf.gather(self.y, idx), sizes)
+        self.model.reset_metrics()  # what `fit` does at each epoch's start: the loss tracker restarts
+        step = self.step
+        # Parity evidence: Keras's running mean loss after the first FIRST_STEPS batches of epoch 1
+        # (the output of that step, kept on the device, no sync).
+        first_at = FIRST_STEPS - 1 if self.first_steps_loss is None else -1
+        first = None
+        tf.test.experimental.sync_devices()  # the gather, split and resets are done before the clock
+        start = time.perf_counter()
+        for i, (xb, yb) in enumerate(zip(xbs, ybs, strict=True)):
+            loss = step(xb, yb)
+            if i == first_at:
+                first = loss
+        running = float(loss)  # the epoch's one read: it waits for the device before the clock stops
+        seconds = time.perf_counter() - start
+        if self.first_steps_loss is None:
+            seen = min(n, FIRST_STEPS * bs)
+            self.first_steps_loss = (seen, running if first is None else float(first))
+        return seconds, running
 
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)
@@ -146,9 +152,12 @@ class KerasSession:
             "optimizer": {"class": type(opt).__name__, **applied},
             "loss": f"keras.losses.{type(self.model.loss).__name__}"
             + ("(from_logits=True)" if self.spec.workload.loss == "cross_entropy" else "()"),
-            "execution": "model.fit, XLA (jit_compile=True)"
+            "execution": "Keras Model.train_step in tf.function, XLA (jit_compile=True)"
             if self.spec.compile == "jit"
-            else "model.fit, tf.function graph (jit_compile=False)",
+            else "Keras Model.train_step in tf.function (jit_compile=False)",
+            "input_path": "device-resident tensors, gathered and split per epoch before the clock; "
+            "one compiled Keras train_step per batch",
+            "host_syncs": {"per_step": 0, "per_epoch": 1},
             "notes": ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
             if isinstance(self.spec.workload.optimizer, Adam)
             else (),

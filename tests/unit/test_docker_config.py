@@ -71,14 +71,31 @@ def test_only_the_output_dir_is_mounted_writable(tmp_path):
     assert c["command"] == ["--spec", "/job/spec.json", "--out", "/out/report.json", "--data-dir", "/data"]
 
 
-def test_gpu_job_gets_explicit_device_ids(tmp_path):
+def test_gpu_job_gets_its_slot_gpu_and_cpus(tmp_path):
     doc = spec_dict("pytorch")
-    doc["device"] = {"kind": "gpu", "gpu_ids": [0, 1]}
+    doc["device"] = {"kind": "gpu"}
+    from schemas import JobSpec
+    from schemas.report import Placement
+
+    placement = Placement(backend="docker", slot=1, gpus=("GPU-2222",), cpus=(8, 9, 10, 11, 13))
+    c = config_for(JobSpec.model_validate(doc), tmp_path, placement=placement)
+    assert c["device_requests"] == [
+        {"driver": "nvidia", "device_ids": ["GPU-2222"], "capabilities": [["gpu"]]}
+    ]
+    assert c["cpuset_cpus"] == "8-11,13"  # the slot's CPUs, not the first N of the host
+    assert c["environment"]["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert "NVIDIA_VISIBLE_DEVICES" not in c["environment"]
+
+
+def test_pids_limit_grows_with_threads(tmp_path):
+    """Threads count toward the pids limit: 192 intra-op threads on a large GPU VM must still start."""
+    doc = spec_dict("tensorflow")
+    doc["threads"] = {"intra_op": 192, "inter_op": 2}
     from schemas import JobSpec
 
-    c = config_for(JobSpec.model_validate(doc), tmp_path, gpu_ids=(1,))
-    assert c["device_requests"] == [{"driver": "nvidia", "device_ids": ["1"], "capabilities": [["gpu"]]}]
-    assert "NVIDIA_VISIBLE_DEVICES" not in c["environment"]
+    c = config_for(JobSpec.model_validate(doc), tmp_path)
+    assert c["pids_limit"] >= 4 * 194 + 512
+    assert config_for(make_spec("tensorflow"), tmp_path)["pids_limit"] == 1024
 
 
 def test_sdk_accepts_the_config(tmp_path):
@@ -87,10 +104,13 @@ def test_sdk_accepts_the_config(tmp_path):
     from docker.models.containers import _create_container_args
 
     doc = spec_dict("pytorch")
-    doc["device"] = {"kind": "gpu", "gpu_ids": [0]}
+    doc["device"] = {"kind": "gpu"}
     from schemas import JobSpec
+    from schemas.report import Placement
 
-    kwargs = config_for(JobSpec.model_validate(doc), tmp_path)
+    kwargs = config_for(
+        JobSpec.model_validate(doc), tmp_path, placement=Placement(backend="docker", gpus=("0",))
+    )
     kwargs.pop("name")
     body = _create_container_args({**kwargs, "version": docker.constants.DEFAULT_DOCKER_API_VERSION})
     host = body["host_config"]
@@ -173,7 +193,9 @@ def test_source_hash_sees_every_runner_file(tmp_path, monkeypatch):
 def test_cuda_variant_pins():
     assert envs.requirements_file("tensorflow", "cuda").name == "requirements-cuda.txt"
     assert envs.requirements_file("tensorflow", "cpu").name == "requirements.txt"
-    assert envs.requirements_file("pytorch", "cuda").name == "requirements.txt"
+    # both frameworks have their own CUDA pins now (one CUDA major, and a lock hash of their own)
+    assert envs.requirements_file("pytorch", "cuda").name == "requirements-cuda.txt"
+    assert envs.lock_hash("pytorch", "cuda") != envs.lock_hash("pytorch", "cpu")
 
 
 def pins(path: Path) -> list[str]:

@@ -392,7 +392,9 @@ def test_calibrate_measures_stores_and_prints(store, monkeypatch):
         return _calibration(notes=list(notes))
 
     monkeypatch.setattr(calibration, "measure", measure)
-    monkeypatch.setattr("orchestrator.envs.ensure", lambda fw, log: Path(f"/venvs/{fw}/bin/python"))
+    monkeypatch.setattr(
+        "orchestrator.envs.ensure", lambda fw, log, variant="cpu": Path(f"/venvs/{fw}/bin/python")
+    )
     result = runner.invoke(app, ["calibrate", "--size", "256"])
     assert result.exit_code == 0, result.output
     assert seen["sizes"] == [256] and set(seen["pythons"]) == {"numpy", "tensorflow", "pytorch"}
