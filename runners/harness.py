@@ -345,6 +345,7 @@ def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunRepo
         diverged_epoch=diverged_epoch,
         error=error,
         noise=training.noise,
+        gpu_telemetry=training.gpu_telemetry,
     )
     write_text_atomic(out, report.model_dump_json(indent=2))
     return report

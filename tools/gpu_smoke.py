@@ -108,6 +108,37 @@ def tf32_numerics() -> tuple[float, float]:
     return errors[0], errors[1]
 
 
+def hand_loop(npz: Path, batch: int, epochs: int = 5) -> float:
+    """The simplest fast PyTorch loop on the same data and network (device-resident batches, Adam, no
+    loss bookkeeping, no per-epoch evaluation): a yardstick for the runner's steady-state epoch, not a
+    pass/fail check."""
+    import numpy as np
+    import torch
+
+    from runners.datasets import load
+
+    data = load(npz)
+    x = torch.from_numpy(data.x_train).cuda()
+    y = torch.from_numpy(data.y_train).cuda()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128),
+                                torch.nn.ReLU(), torch.nn.Linear(128, 10)).cuda()  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    loss_fn, times = torch.nn.CrossEntropyLoss(), []
+    for epoch in range(epochs):
+        idx = torch.from_numpy(np.random.default_rng(epoch).permutation(len(data.y_train))).cuda()
+        batches = list(zip(x[idx].split(batch), y[idx].split(batch), strict=True))
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        for xb, yb in batches:
+            opt.zero_grad(set_to_none=True)
+            loss_fn(model(xb), yb).backward()
+            opt.step()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[len(times[1:]) // 2]
+
+
 def check_run(run: list[dict], uuids: set[str], driver: str) -> None:
     for r in run:
         name = f"{r['spec_id']} ({len(r['epochs'])} epochs)"
@@ -162,6 +193,9 @@ def main() -> int:
         print("error: torch.cuda.is_available() is False", file=sys.stderr)
         return 2
     print(f"# GPUs: {names}; driver {drivers[0]}; torch {torch.__version__} (CUDA {torch.version.cuda})")
+    if args.out.exists() and any(args.out.iterdir()):  # a finished run there would be resumed, not re-run
+        print(f"error: {args.out} is not empty; give a new --out", file=sys.stderr)
+        return 2
     args.out.mkdir(parents=True, exist_ok=True)
     orchestrate(ROOT / "suites" / "paper.toml", args.out / "paper")
     meta = args.out / "paper" / "run.json"
@@ -183,6 +217,16 @@ def main() -> int:
             w = spec["workload"]
             print(f"  {w['dataset']:<14} batch {w['batch_size']:>4}: steady {r['timing']['steady_epoch_seconds']:.3f} s, "
                   f"first {r['timing']['first_epoch_seconds']:.3f} s, val {r['metric']} {r['epochs'][-1]['val_metric']:.4f}")  # fmt: skip
+    npz = args.out / "paper" / "data" / f"{dataset}.npz"
+    if npz.exists():
+        print(f"\n# the same network in a minimal hand-written PyTorch loop ({dataset}, same GPU)")
+        steady = {json.loads(next(args.out.glob(f"*/specs/{r['spec_id']}.json")).read_text())["workload"]["batch_size"]: r
+                  for r in runs if r["status"] == "ok" and r["fairness"]["dataset"] == dataset}  # fmt: skip
+        for batch in (32, 128):
+            hand = hand_loop(npz, batch)
+            runner = steady[batch]["timing"]["steady_epoch_seconds"] if batch in steady else None
+            ratio = f", runner / hand loop {runner / hand:.2f}x" if runner else ""
+            print(f"  batch {batch:>4}: hand loop steady {hand:.3f} s{ratio}")
     failed = [name for name, ok, _ in RESULTS if not ok]
     print(
         f"\n# {len(RESULTS) - len(failed)}/{len(RESULTS)} checks passed"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
 from orchestrator.results.tidy import Job, RunData
 from schemas.common import FIRST_STEPS
+from schemas.report import Fairness
 
 # Same init, same data, same batch order: float32 reduction order is the only difference left.
 INITIAL_LOSS_RTOL = 1e-5
@@ -64,6 +65,17 @@ def _epoch1(job: Job) -> float:
     return math.nan
 
 
+def _timed_work_differs(fa: Fairness, fb: Fairness) -> list[str]:
+    """The same work in both timed regions: the same host waits per step and the same float32 mode
+    (reports from before these fields were recorded say nothing, and are not failed for it)."""
+    failures = []
+    if fa.host_syncs is not None and fb.host_syncs is not None and fa.host_syncs != fb.host_syncs:
+        failures.append(f"host syncs differ ({fa.host_syncs} vs {fb.host_syncs})")
+    if fa.tf32_applied and fb.tf32_applied and fa.tf32_applied != fb.tf32_applied:
+        failures.append(f"float32 mode differs ({fa.tf32_applied} vs {fb.tf32_applied})")
+    return failures
+
+
 def _compare(task: str, a: Job, b: Job) -> ParityRow:
     assert a.spec is not None and b.spec is not None
     fa = a.report.fairness if a.report else None
@@ -88,6 +100,7 @@ def _compare(task: str, a: Job, b: Job) -> ParityRow:
     ) if not ok]  # fmt: skip
     if first > FIRST_STEPS_RTOL:
         failures.append(f"first-steps loss > {FIRST_STEPS_RTOL:g}")
+    failures += _timed_work_differs(fa, fb)
     drift = ""
     if math.isnan(loss1):
         drift = "n/a: no epoch 1"

@@ -124,6 +124,13 @@ class KerasSession:
             self.first_steps_loss = (seen, running if first is None else float(first))
         return seconds, running
 
+    def memory_peak(self) -> tuple[int, str] | None:
+        """The allocator's peak, not nvidia-smi's figure (which shows what TensorFlow reserved)."""
+        if self.spec.device.kind != "gpu":
+            return None
+        peak = tf.config.experimental.get_memory_info("GPU:0").get("peak")
+        return (int(peak), 'tf.config.experimental.get_memory_info("GPU:0")["peak"]') if peak else None
+
     def is_oom(self, exc: BaseException) -> bool:
         return isinstance(exc, tf.errors.ResourceExhaustedError)
 
@@ -133,6 +140,7 @@ class KerasSession:
         gpu = None
         if self.spec.device.kind == "gpu":
             from runners.environment import nvidia_driver, nvidia_gpu_uuid
+            from runners.gpu import cublas_version
 
             details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
             gpu = {
@@ -140,6 +148,9 @@ class KerasSession:
                 "driver": nvidia_driver(),
                 "cuda": tf.sysconfig.get_build_info().get("cuda_version"),
                 "gpu_uuid": nvidia_gpu_uuid(0),
+                "compute_capability": ".".join(map(str, details.get("compute_capability", ()))) or None,
+                "cudnn": tf.sysconfig.get_build_info().get("cudnn_version"),
+                "cublas": cublas_version(),
             }
         return {
             "framework": "tensorflow",
@@ -158,6 +169,10 @@ class KerasSession:
             "input_path": "device-resident tensors, gathered and split per epoch before the clock; "
             "one compiled Keras train_step per batch",
             "host_syncs": {"per_step": 0, "per_epoch": 1},
+            # One switch covers matmuls and convolutions in TensorFlow; read back, in PyTorch's words.
+            "tf32_applied": "matmul {0}, cudnn.conv {0}".format(
+                "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "ieee"
+            ),
             "notes": ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
             if isinstance(self.spec.workload.optimizer, Adam)
             else (),

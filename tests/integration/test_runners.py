@@ -37,6 +37,13 @@ def test_parity_between_frameworks(run_runner, task):
     assert rel(pt.fairness.initial_train_loss, tf.fairness.initial_train_loss) <= 1e-5
     assert rel(pt.epochs[0].train_loss_running, tf.epochs[0].train_loss_running) <= 1e-3
     assert pt.env.threads == tf.env.threads == {"intra_op": 1, "inter_op": 1}
+    # The same work in both timed regions (the fairness manifest says how each runner does it):
+    # device-resident batches prepared before the clock, no host wait per step, one per epoch, and
+    # float32 read back as IEEE in both.
+    for r in (pt, tf):
+        assert r.fairness.input_path.startswith("device-resident tensors, gathered and split")
+        assert r.fairness.host_syncs == {"per_step": 0, "per_epoch": 1}
+        assert r.fairness.tf32_applied == "matmul ieee, cudnn.conv ieee"
 
 
 @pytest.mark.slow

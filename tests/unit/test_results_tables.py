@@ -151,3 +151,28 @@ def test_mixed_hardware_is_never_pooled_into_a_verdict(tmp_path: Path) -> None:
     tables, rows = build_tables(final)
     assert all(r.verdict is None and "mixed hardware, not pooled" in r.note for r in rows)
     assert "MIXED" in tables[0].caption and "CPU A x2 | CPU B x2" in tables[0].caption
+
+
+def test_parity_fails_when_the_timed_regions_do_different_work(tmp_path: Path) -> None:
+    """The fairness manifest states each runner's host waits per step and its float32 mode: a runner
+    that reads the loss back every step, or runs TF32 while the other does not, fails parity."""
+    jobs: list[tuple[JobSpec, RunReport | None]] = []
+    variants = {
+        0: ({"per_step": 0, "per_epoch": 1}, "matmul ieee, cudnn.conv ieee"),
+        1: ({"per_step": 1, "per_epoch": 1}, "matmul ieee, cudnn.conv ieee"),
+        2: ({"per_step": 0, "per_epoch": 1}, "matmul tf32, cudnn.conv tf32"),
+    }
+    same = {"host_syncs": {"per_step": 0, "per_epoch": 1}, "tf32_applied": "matmul ieee, cudnn.conv ieee"}
+    for r, (syncs, tf32) in variants.items():
+        a, b = make_spec("pytorch", repeat=r, epochs=2), make_spec("tensorflow", repeat=r, epochs=2)
+        ra, rb = make_report(a), make_report(b)
+        assert ra.fairness is not None and rb.fairness is not None
+        ra = ra.model_copy(update={"fairness": ra.fairness.model_copy(update=same)})
+        rb = rb.model_copy(
+            update={"fairness": rb.fairness.model_copy(update={"host_syncs": syncs, "tf32_applied": tf32})}
+        )
+        jobs += [(a, ra), (b, rb)]
+    checks = [r.check for r in parity_rows(load_run(write_run(tmp_path, jobs)))]
+    assert checks[0] == "pass"
+    assert checks[1].startswith("FAIL: host syncs differ")
+    assert checks[2].startswith("FAIL: float32 mode differs")
