@@ -38,6 +38,8 @@ def _required_by(item: pytest.Item) -> str | None:
     (BENCH_REQUIRE_DOCKER=1, set by .ci/run after it has started an engine and built the images)."""
     if item.get_closest_marker("docker") is not None and os.environ.get("BENCH_REQUIRE_DOCKER") == "1":
         return "BENCH_REQUIRE_DOCKER=1, so this docker test may not skip"
+    if item.get_closest_marker("gpu") is not None and os.environ.get("BENCH_REQUIRE_GPU") == "1":
+        return "BENCH_REQUIRE_GPU=1, so this GPU test may not skip"
     if item.get_closest_marker("system") is not None and (setting := system_required()):
         return f"{setting}, so this test of a system part may not skip"
     return None
@@ -74,7 +76,19 @@ def _venv_backend_unless_docker(request: pytest.FixtureRequest, monkeypatch: pyt
         monkeypatch.setenv("BENCH_BACKEND", "venv")
 
 
+def _no_gpu() -> str | None:
+    from orchestrator.gpu_slots import discover_gpus
+
+    return (
+        None
+        if discover_gpus()
+        else "no NVIDIA GPU here (nvidia-smi lists none): the GPU path runs on GPU hosts"
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("gpu") is not None and (missing := _no_gpu()) is not None:
+        pytest.skip(missing)
     for marker in item.iter_markers("system"):
         (name,) = marker.args
         if name not in SYSTEM_PARTS:

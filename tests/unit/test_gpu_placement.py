@@ -139,3 +139,48 @@ def test_fake_gpus_end_to_end(tmp_path, monkeypatch, mode):
     for runs in spans.values():
         runs.sort()
         assert all(a[1] <= b[0] for a, b in zip(runs, runs[1:], strict=False))
+
+
+def test_a_gpu_host_gets_the_cuda_builds_of_both_frameworks():
+    """--gpus on a GPU host: the venv backend builds (and resume compares) the CUDA pins, never the
+    CPU ones that made every TensorFlow job fail with "TensorFlow sees none"."""
+    from orchestrator import envs
+    from orchestrator.backends import select_backend
+    from orchestrator.devices import variant_for
+
+    variant = variant_for(Device(kind="gpu"))
+    assert variant == "cuda"
+    backend = select_backend("venv", ["pytorch", "tensorflow"], lambda _: None, variant, True)
+    for fw in ("pytorch", "tensorflow"):
+        assert backend.environment_id(fw) == envs.lock_hash(fw, "cuda") != envs.lock_hash(fw, "cpu")
+        assert "cuda" in envs.requirements_file(fw, "cuda").name
+    assert backend.cuda_majors(["pytorch", "tensorflow"]) == {"pytorch": 12, "tensorflow": 12}
+
+
+def test_the_driver_is_checked_before_any_job(tmp_path, monkeypatch):
+    gpus = _gpus(1)
+    monkeypatch.setattr(devices, "discover_gpus", lambda: gpus)
+    monkeypatch.setattr(local, "discover_gpus", lambda: gpus)
+    monkeypatch.setattr(local, "allowed_cpus", lambda: {0, 1})
+    from orchestrator.commands import orchestrate
+
+    monkeypatch.setattr(orchestrate, "driver_version", lambda: "470.57.02")
+    monkeypatch.setattr(
+        "orchestrator.backends.venv.VenvBackend.cuda_majors", lambda self, fws: {"pytorch": 12}
+    )
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        [
+            "orchestrate",
+            "--suite",
+            str(ROOT / "tests/suites/fake.toml"),
+            "--backend",
+            "venv",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "driver 470.57.02 is too old for pytorch (CUDA 12 needs >= 525.60.13)" in result.output
+    assert len(result.output.strip().splitlines()) == 2 and not out.exists()  # backend line + the error
