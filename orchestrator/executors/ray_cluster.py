@@ -224,12 +224,13 @@ def _job_task(
         "gpu_ids": list(gpu_ids),
         "attempt": attempt,
     }
-    where = f"on {node['hostname']} (ray node {node['node_id']}, GPU ids {list(gpu_ids)})"
+    where = f"on {node['hostname']} (ray node {node['node_id']}, GPU ids [{', '.join(gpu_ids)}])"
     with (
         _environ(env),
         select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids)) as backend,
     ):
-        placement = Placement(backend=backend.name, gpus=gpu_ids)
+        # Ray runs tasks side by side on its nodes: whatever the GPUs, that is throughput mode.
+        placement = Placement(backend=backend.name, mode="throughput", gpus=gpu_ids)
         report = attempt_once(spec, paths, backend, lambda _: None, placement, attempt, why, where)
     return report.model_dump_json(indent=2), node
 

@@ -146,6 +146,20 @@ def fairness_sections(run: RunData, tasks: Sequence[str]) -> Markup:
     return join(join([el("h3", task), side_by_side(run, "fairness", task)]) for task in tasks)
 
 
+def gpu_sections(run: RunData, tasks: Sequence[str]) -> Markup:
+    """GPU runs only: where each framework's jobs were placed and what their GPU did."""
+    if not any(j.report is not None and j.report.gpu_telemetry is not None for j in run.jobs):
+        return join([])
+    parts = [el("h2", "GPU placement and telemetry")]
+    for task in tasks:
+        parts += [
+            el("h3", task),
+            side_by_side(run, "placement", task),
+            side_by_side(run, "gpu_telemetry", task),
+        ]
+    return join(parts)
+
+
 def dataset_banners(run: RunData, tasks: Sequence[str]) -> Markup:
     declared = run.meta.get("datasets")
     declared = declared if isinstance(declared, dict) else {}
@@ -280,6 +294,7 @@ def render_html(
         side_by_side(run, "env"),
         el("h2", "Fairness manifest"),
         fairness_sections(run, tasks),
+        gpu_sections(run, tasks),
         el("h2", "Jobs that did not end ok"),
         failed_jobs(run),
     ])  # fmt: skip

@@ -63,6 +63,11 @@ COLUMNS: tuple[str, ...] = (
     "job_outside_cores",  # the same over the whole job (runner start to last epoch)
     "contaminated",  # the noise guard's verdict (orchestrator/noise.py); empty: not measured
     "noise",  # its evidence in words
+    "device_seconds",  # GPU jobs: this epoch's timed steps by CUDA events (PyTorch)
+    "energy_joules",  # GPU jobs: energy the GPU used over this epoch's timed steps (NVML)
+    "gpu_memory_peak_mb",  # GPU jobs: the framework allocator's peak
+    "gpu_mode",  # exclusive | throughput (never pooled: a run has one mode)
+    "placed_gpu",  # the GPU (UUID) the job was placed on
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
 BOOL_COLUMNS = ("contaminated",)
@@ -242,6 +247,10 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "hostname": report.node.hostname if report and report.node else None,
         "hardware": hardware_class(report),
     }
+    if report is not None and report.placement is not None and report.placement.gpus:
+        row.update(gpu_mode=report.placement.mode, placed_gpu=",".join(report.placement.gpus))
+    peak = report.gpu_telemetry.memory_peak_bytes if report and report.gpu_telemetry else None
+    row["gpu_memory_peak_mb"] = peak / 2**20 if peak is not None else None
     if report is not None and report.status == "ok":
         verdict = judge_noise(report)
         row["noise"] = verdict.text
@@ -282,7 +291,9 @@ def metrics_frame(run: RunData) -> pd.DataFrame:
     for col in BOOL_COLUMNS:
         frame[col] = frame[col].astype("boolean")
     float_cols = [
-        c for c in COLUMNS if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores", "_gflops"))
+        c
+        for c in COLUMNS
+        if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores", "_gflops", "_joules", "_mb"))
     ]
     for col in float_cols:
         frame[col] = frame[col].astype("float64")

@@ -98,9 +98,10 @@ def test_six_gpu_jobs_on_two_gpus_run_at_most_two_at_once(cluster: Any, tmp_path
         node = meta["nodes"][sid]
         assert node["node_id"] == gpu_node and len(node["gpu_ids"]) == 1  # never the GPU-less head
         assert report.node is not None and report.node.ray_node_id == gpu_node  # fleet facts in the report
-        gpu = node["gpu_ids"][0]
+        gpu = node["gpu_ids"][0]  # as Ray gave it: a string (an index, or a UUID on UUID-named hosts)
         # The id Ray assigned is the one the runner saw (CUDA_VISIBLE_DEVICES) and reported.
-        assert headers(out, sid) == [(1, gpu_node, [gpu])]
+        assert headers(out, sid) == [(1, gpu_node, [int(gpu)])]
+        assert report.placement is not None and report.placement.gpus == (gpu,)
         assert f"fake: CUDA_VISIBLE_DEVICES={gpu}\n" in (out / "logs" / f"{sid}.log").read_text()
         assert report.env is not None and report.env.gpu is not None
         assert report.env.gpu.gpu_uuid == f"GPU-fake-{gpu}"
