@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-# NVML's nvmlClocksEventReason* bits (formerly "throttle reasons"). Idle (0x1) and the
-# application-clock setting (0x2) are how a GPU normally runs; everything else slowed it down.
+# NVML's nvmlClocksEventReason* bits (formerly "throttle reasons"; nvidia-smi's
+# clocks_event_reasons.active prints the same mask). Idle (0x1) and the application-clock setting
+# (0x2) are how a GPU normally runs; everything else slowed it down.
 _REASONS = {
     0x4: "sw_power_cap",
     0x8: "hw_slowdown",

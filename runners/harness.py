@@ -171,7 +171,12 @@ class Training:
         gpu_fields = fp.get("gpu")
         if gpu_fields is not None and monitor is not None:
             gpu_fields = {**{k: v for k, v in gpu_static.items() if v is not None}, **gpu_fields}
-        self.noise = _noise(first, timed, load_start, mhz_start, (gpu_fields or {}).get("gpu_uuid"))
+        tel = self.gpu_telemetry
+        if tel is not None and tel.source == "nvml":  # sampled after every epoch, not only at the end
+            gpu_evidence = (tel.other_processes, tel.throttle_reasons)
+        else:
+            gpu_evidence = noise.gpu_others((gpu_fields or {}).get("gpu_uuid"))
+        self.noise = _noise(first, timed, load_start, mhz_start, gpu_evidence)
         self.env = {
             **environment.base_fields(),
             "framework": fp["framework"],
@@ -285,13 +290,13 @@ def _noise(
     timed: list[noise.Window],
     load_start: float | None,
     mhz_start: float | None,
-    gpu_uuid: str | None,
+    gpu_evidence: tuple[int | None, tuple[str, ...]],
 ) -> Noise:
     """The job's noise evidence: from the runner's start to its last epoch, and over the timed steps."""
     whole = noise.between(first, noise.sample())
     timed_seconds = sum(w.seconds for w in timed)
     timed_outside = sum(w.outside_cpu for w in timed) / timed_seconds if timed_seconds > 0 else None
-    gpu_others, throttle = noise.gpu_others(gpu_uuid)
+    gpu_others, throttle = gpu_evidence
     return Noise(
         seconds=whole.seconds,
         outside_cpu_seconds=whole.outside_cpu,

@@ -154,21 +154,11 @@ def gpu_others(gpu_uuid: str | None, timeout: float = 10.0) -> tuple[int | None,
     return len(others), _throttle_names(reasons)
 
 
-# nvidia-smi's clocks_event_reasons bit mask (NVML's nvmlClocksEventReason*): idle and the
-# application-clock setting are not throttling.
-_THROTTLE_BITS = {
-    0x4: "sw_power_cap",
-    0x8: "hw_slowdown",
-    0x10: "sync_boost",
-    0x20: "sw_thermal_slowdown",
-    0x40: "hw_thermal_slowdown",
-    0x80: "hw_power_brake_slowdown",
-}
-
-
 def _throttle_names(mask_text: str) -> tuple[str, ...]:
+    from runners.gpu import reason_names
+
     try:
         mask = int(mask_text.split()[0], 16)
     except (ValueError, IndexError):
         return ()
-    return tuple(name for bit, name in _THROTTLE_BITS.items() if mask & bit)
+    return reason_names(mask)

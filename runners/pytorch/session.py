@@ -166,7 +166,7 @@ class TorchSession:
             loss = loss_fn(model(xb), yb)
             loss.backward()
             opt.step()
-            total += loss.detach() * len(xb)  # stays on device: no sync per step
+            total.add_(loss.detach(), alpha=len(xb))  # one kernel, stays on device: no sync per step
             if step == first_at:
                 first = total.clone()
         mean = total / n  # before the end event: its kernel's lazy load in epoch 1 is then in both clocks

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -25,6 +26,22 @@ from tests.unit._factories import make_spec
 
 def _gpus(n: int) -> list[Gpu]:
     return [Gpu(i, f"GPU-{i:04d}", f"00000000:{i + 16:02X}:00.0", i * 2 // n) for i in range(n)]
+
+
+def _fake_host(monkeypatch: pytest.MonkeyPatch, n: int) -> list[Gpu]:
+    """n fake GPUs wherever the orchestrator asks nvidia-smi, on this machine's two cores."""
+    gpus = _gpus(n)
+    monkeypatch.setattr(devices, "discover_gpus", lambda: gpus)
+    monkeypatch.setattr(local, "discover_gpus", lambda: gpus)
+    monkeypatch.setattr(local, "allowed_cpus", lambda: {0, 1})
+    return gpus
+
+
+def _orchestrate_fake(out: Path, *options: str):  # type: ignore[no-untyped-def]
+    suite = str(ROOT / "tests/suites/fake.toml")
+    return CliRunner().invoke(
+        app, ["orchestrate", "--suite", suite, "--backend", "venv", *options, "--out", str(out)]
+    )
 
 
 def _executor(n: int, mode: str) -> local.LocalExecutor:
@@ -100,29 +117,11 @@ def _when(text: str) -> float:
 def test_fake_gpus_end_to_end(tmp_path, monkeypatch, mode):
     """Two fake GPUs (this machine has two cores: one each), the fake runner, the real executor:
     every report carries its placement, and jobs on one GPU never overlap in time."""
-    gpus = _gpus(2)
-    monkeypatch.setattr(devices, "discover_gpus", lambda: gpus)
-    monkeypatch.setattr(local, "discover_gpus", lambda: gpus)
-    monkeypatch.setattr(local, "allowed_cpus", lambda: {0, 1})
+    _fake_host(monkeypatch, 2)
     monkeypatch.setenv("BENCH_FAKE_GPU", "1")
     monkeypatch.setenv("BENCH_FAKE_EPOCH_SECONDS", "0.05")
     out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app,
-        [
-            "orchestrate",
-            "--suite",
-            str(ROOT / "tests/suites/fake.toml"),
-            "--backend",
-            "venv",
-            "--gpu-mode",
-            mode,
-            "--repeats",
-            "3",
-            "--out",
-            str(out),
-        ],  # fmt: skip
-    )
+    result = _orchestrate_fake(out, "--gpu-mode", mode, "--repeats", "3")
     assert result.exit_code == 0, result.output
     meta = json.loads((out / "run.json").read_text())
     assert meta["gpu_mode"] == mode and [s["cpus"] for s in meta["slots"]] == ["0", "1"]
@@ -158,10 +157,7 @@ def test_a_gpu_host_gets_the_cuda_builds_of_both_frameworks():
 
 
 def test_the_driver_is_checked_before_any_job(tmp_path, monkeypatch):
-    gpus = _gpus(1)
-    monkeypatch.setattr(devices, "discover_gpus", lambda: gpus)
-    monkeypatch.setattr(local, "discover_gpus", lambda: gpus)
-    monkeypatch.setattr(local, "allowed_cpus", lambda: {0, 1})
+    _fake_host(monkeypatch, 1)
     from orchestrator.commands import orchestrate
 
     monkeypatch.setattr(orchestrate, "driver_version", lambda: "470.57.02")
@@ -169,18 +165,7 @@ def test_the_driver_is_checked_before_any_job(tmp_path, monkeypatch):
         "orchestrator.backends.venv.VenvBackend.cuda_majors", lambda self, fws: {"pytorch": 12}
     )
     out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app,
-        [
-            "orchestrate",
-            "--suite",
-            str(ROOT / "tests/suites/fake.toml"),
-            "--backend",
-            "venv",
-            "--out",
-            str(out),
-        ],
-    )
+    result = _orchestrate_fake(out)
     assert result.exit_code == 2
     assert "driver 470.57.02 is too old for pytorch (CUDA 12 needs >= 525.60.13)" in result.output
     assert len(result.output.strip().splitlines()) == 2 and not out.exists()  # backend line + the error
