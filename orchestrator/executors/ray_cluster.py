@@ -71,6 +71,7 @@ class RayExecutor(Closeable):
         else a new single-machine Ray)."""
         ray = import_ray()
         self.owned = False
+        self.gpu_jobs = False  # device() found GPUs: "auto" threads are per GPU
         if ray.is_initialized():
             return
         _reachable(address)
@@ -103,13 +104,20 @@ class RayExecutor(Closeable):
                 f"--executor ray: --gpus takes all or none (Ray assigns GPU ids); got {gpus!r}"
             )
         if import_ray().cluster_resources().get("GPU", 0) > 0:
+            self.gpu_jobs = True
             return Device(kind="gpu"), ""
         return Device(kind="cpu"), "--gpus all: the Ray cluster declares no GPUs, running on the CPU"
 
     def cores_per_job(self) -> int | None:
-        """The fewest CPUs any alive node declares: "auto" threads that every worker can give (the
-        driver's own count says nothing about the nodes that run the jobs)."""
-        cpus = [n["Resources"].get("CPU", 0) for n in import_ray().nodes() if n.get("Alive")]
+        """What "auto" threads become: CPUs every node that runs the jobs can give each job (the
+        driver's own count says nothing about those nodes). GPU clusters: the fewest CPUs per GPU on
+        a GPU node, so one job per GPU still fits; else the fewest CPUs on a node that has any (a
+        head started with --num-cpus 0 runs no job and does not count)."""
+        nodes = [n["Resources"] for n in import_ray().nodes() if n.get("Alive")]
+        gpu_nodes = [r for r in nodes if r.get("GPU", 0) > 0 and r.get("CPU", 0) > 0]
+        if gpu_nodes and self.gpu_jobs:
+            return max(1, int(min(r["CPU"] // r["GPU"] for r in gpu_nodes)))
+        cpus = [r["CPU"] for r in nodes if r.get("CPU", 0) > 0]
         return max(1, int(min(cpus))) if cpus else None
 
     def describe(self) -> dict[str, object]:
