@@ -87,6 +87,16 @@ class Judgement:
     foreign: bool = False  # the report is not about this spec at all: keep it as evidence, never use it
 
 
+def _ran_elsewhere(report: RunReport) -> str:
+    """A GPU job placed on a GPU by UUID whose runner reports another device (a CUDA_VISIBLE_DEVICES
+    the framework ignored, an ordering mix-up) is not a measurement of the slot it was given."""
+    placed = report.placement.gpus if report.placement is not None else ()
+    ran = report.env.gpu.gpu_uuid if report.env is not None and report.env.gpu is not None else None
+    if ran and placed and all(g.startswith(("GPU-", "MIG-")) for g in placed) and ran not in placed:
+        return f"placed on {','.join(placed)} but the runner ran on {ran}"
+    return ""
+
+
 def _gpus(spec: JobSpec, report: RunReport) -> str:
     placed = report.placement.gpus if report.placement is not None else ()
     ids = placed or tuple(map(str, spec.device.gpu_ids))
@@ -108,6 +118,8 @@ def judge(spec: JobSpec, report: RunReport, process: str | None = None) -> Judge
     if report.status == "ok" and spec.device.kind == "gpu" and (report.env is None or report.env.gpu is None):
         # A GPU job that silently ran on the CPU would be compared with GPU numbers: refuse it.
         return Judgement("error", f"spec asks for {_gpus(spec, report)} but the runner saw none")
+    if report.status == "ok" and (elsewhere := _ran_elsewhere(report)):
+        return Judgement("error", elsewhere)
     if report.status == "ok":
         return Judgement("ok", "")
     if report.error is not None:

@@ -6,9 +6,10 @@ The local executor resolves `--gpus` with `resolve_device`; the Ray executor ask
 
 from __future__ import annotations
 
+import os
 import shutil
 
-from orchestrator.gpu_slots import discover_gpus
+from orchestrator.gpu_slots import Gpu, discover_gpus
 from schemas.job import Device
 
 
@@ -16,9 +17,24 @@ class DeviceError(ValueError):
     """--gpus names devices this host does not have; the message is one line."""
 
 
+def offered_gpus() -> list[Gpu]:
+    """This host's GPUs (or MIG instances) that `bench` may use: all of them, or those the caller's
+    own CUDA_VISIBLE_DEVICES names (indices read in nvidia-smi's PCI order, or UUIDs or their
+    prefixes, as CUDA takes them), so a shared host's reservation is honoured."""
+    gpus = discover_gpus()
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return gpus
+    entries = [e.strip() for e in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if e.strip()]
+    return [
+        g
+        for g in gpus
+        if str(g.index) in entries or any(g.uuid.startswith(e) for e in entries if e[:4] in ("GPU-", "MIG-"))
+    ]
+
+
 def visible_gpus() -> list[int]:
-    """nvidia-smi's indices (PCI order: what device requests and --gpus use) of this host's GPUs."""
-    return sorted({gpu.index for gpu in discover_gpus()})
+    """nvidia-smi's indices (PCI order: what device requests and --gpus use) of the offered GPUs."""
+    return sorted({gpu.index for gpu in offered_gpus()})
 
 
 def parse_gpu_ids(gpus: str) -> tuple[int, ...]:

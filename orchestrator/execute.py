@@ -154,11 +154,7 @@ def execute(
             )
     else:
         run, specs = _new_run(request, backend, executor, log)
-    placement = executor.describe()
-    stored_mode = run.meta().get("gpu_mode")
-    if resume and stored_mode and placement["gpu_mode"] and stored_mode != placement["gpu_mode"]:
-        raise RunDirError(f"{run.root} ran with --gpu-mode {stored_mode}; resume it with the same mode "
-                          "(a run's timings are never pooled across modes)")  # fmt: skip
+    placement = executor.describe()  # the mode was checked against a stored run's by the command
     mode_note = (f"GPU mode {placement['gpu_mode']}: jobs ran side by side, one per GPU"
                  if placement.get("gpu_mode") == "throughput" else None)  # fmt: skip
     run.update_meta(**placement, cuda_note=request.cuda_note, gpu_mode_note=mode_note)

@@ -20,23 +20,22 @@ from __future__ import annotations
 import math
 import re
 import subprocess
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from schemas.common import format_cpulist, parse_cpulist
 
 Runner = Callable[..., subprocess.CompletedProcess[str]]
 GpuMode = Literal["exclusive", "throughput"]
 GPU_MODES: tuple[GpuMode, ...] = ("exclusive", "throughput")
 
 NVIDIA_SMI_TIMEOUT = 20  # seconds; a wedged driver can hang nvidia-smi for minutes
-# Larger than any kernel's NR_CPUS (8192 at most today): a bigger id in a cpulist is garbage, and the
-# bound keeps a corrupt range like "0-4000000000" from building a huge set.
-MAX_CPU_ID = 1 << 16
 
-_CPULIST_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
 # "GPU 0: NVIDIA A100-SXM4-40GB (UUID: GPU-...)" and, indented under it,
 # "  MIG 3g.40gb     Device  0: (UUID: MIG-...)" (older drivers: "MIG-GPU-<uuid>/<gi>/<ci>").
+_INDEX = re.compile(r"[0-9]{1,4}")  # str.isdigit() would accept "²", which int() refuses
 _SMI_GPU_LINE = re.compile(r"GPU\s+([0-9]+):")
 _SMI_MIG_LINE = re.compile(r"\s*MIG\s.*\(UUID:\s*(MIG-[^)\s]+)\)")
 
@@ -62,45 +61,6 @@ class Slot:
 
     gpu: Gpu
     cpus: tuple[int, ...]
-
-
-# --- CPU lists ------------------------------------------------------------------------------------------
-
-
-def parse_cpulist(text: str) -> set[int]:
-    """The CPUs of a kernel cpulist ("0-3,8-11"). Surrounding whitespace is allowed and an empty list
-    is the empty set (a memory-only NUMA node prints just a newline); anything else that is not a
-    comma-separated list of ids and ascending ranges raises ValueError, because a misread list would
-    silently pin jobs to the wrong cores."""
-    text = text.strip()
-    if not text:
-        return set()
-    cpus: set[int] = set()
-    for item in text.split(","):
-        match = _CPULIST_ITEM.fullmatch(item)
-        if match is None:
-            raise ValueError(f"not a cpulist item: {item!r} in {text!r}")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        if last < first or last > MAX_CPU_ID:
-            raise ValueError(f"bad cpulist range {item!r} in {text!r}")
-        cpus.update(range(first, last + 1))
-    return cpus
-
-
-def format_cpulist(cpus: Iterable[int]) -> str:
-    """The compact kernel form of a CPU set ("0-3,8"); parse_cpulist reads it back."""
-    ids = sorted(set(cpus))
-    if ids and ids[0] < 0:
-        raise ValueError(f"negative CPU id {ids[0]}")
-    runs: list[str] = []
-    start = 0
-    for i in range(1, len(ids) + 1):
-        if i == len(ids) or ids[i] != ids[i - 1] + 1:
-            first, last = ids[start], ids[i - 1]
-            runs.append(str(first) if first == last else f"{first}-{last}")
-            start = i
-    return ",".join(runs)
 
 
 # --- Topology discovery ---------------------------------------------------------------------------------
@@ -145,10 +105,21 @@ def parse_query_gpu(text: str) -> list[tuple[int, str, str]]:
     rows = []
     for line in text.splitlines():
         fields = [f.strip() for f in line.split(",")]
-        if len(fields) != 3 or not fields[0].isdigit() or not fields[1] or not fields[2]:
+        if len(fields) != 3 or not _INDEX.fullmatch(fields[0]) or not fields[1] or not fields[2]:
             continue
         rows.append((int(fields[0]), fields[1], fields[2]))
     return rows
+
+
+def parse_mig_enabled(text: str) -> set[int]:
+    """GPU indices whose MIG mode is on, from `--query-gpu=index,mig.mode.current`: such a GPU runs
+    only through its instances (none created: CUDA cannot use it at all)."""
+    enabled = set()
+    for line in text.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 2 and _INDEX.fullmatch(fields[0]) and fields[1].lower() == "enabled":
+            enabled.add(int(fields[0]))
+    return enabled
 
 
 def parse_mig_instances(text: str) -> dict[int, list[str]]:
@@ -175,11 +146,14 @@ def discover_gpus(run: Runner = subprocess.run, sys_root: Path = Path("/sys")) -
     # Without `-L` (it failed) we still know the whole GPUs; only the MIG split is lost.
     migs = parse_mig_instances(_smi(run, ["-L"]) or "")
     gpus: list[Gpu] = []
+    mig_on = parse_mig_enabled(
+        _smi(run, ["--query-gpu=index,mig.mode.current", "--format=csv,noheader"]) or ""
+    )
     for index, uuid, bus_id in sorted(parse_query_gpu(listing)):
         node = pci_numa_node(bus_id, sys_root)
         if index in migs:
             gpus.extend(Gpu(index, mig_uuid, bus_id, node, mig=True) for mig_uuid in migs[index])
-        else:
+        elif index not in mig_on:  # MIG on but no instance created: no job could use it
             gpus.append(Gpu(index, uuid, bus_id, node))
     return gpus
 
@@ -199,10 +173,14 @@ def numa_cpus(node: int | None, sys_root: Path = Path("/sys")) -> set[int] | Non
 
 
 def _local_shares(
-    gpus: Sequence[Gpu], allowed: set[int], node_cpus: Callable[[int | None], set[int] | None]
+    gpus: Sequence[Gpu],
+    allowed: set[int],
+    node_cpus: Callable[[int | None], set[int] | None],
+    core_of: Callable[[int], int],
 ) -> list[list[int]]:
-    """Each GPU's even share of its own node's allowed CPUs (sorted, contiguous chunks in GPU order);
-    [] for a GPU whose node is unknown or has fewer allowed CPUs than GPUs on it."""
+    """Each GPU's even share of its own node's allowed CPUs (contiguous chunks in core order, so the
+    hyperthreads of one core stay in one slot); [] for a GPU whose node is unknown or has fewer
+    allowed CPUs than GPUs on it."""
     shares: list[list[int]] = [[] for _ in gpus]
     claimed: set[int] = set()
     nodes = sorted({g.numa_node for g in gpus if g.numa_node is not None})
@@ -211,7 +189,7 @@ def _local_shares(
         if not cpus:
             continue
         # `claimed` guards against a sysfs that lists a CPU under two nodes: slots must stay disjoint.
-        pool = sorted((cpus & allowed) - claimed)
+        pool = sorted((cpus & allowed) - claimed, key=lambda c: (core_of(c), c))
         members = [i for i, g in enumerate(gpus) if g.numa_node == node]
         each = len(pool) // len(members)
         for k, i in enumerate(members):
@@ -235,8 +213,21 @@ def _slot_size(shares: list[list[int]], allowed: set[int]) -> int:
     return max(1, min(natural))
 
 
+def core_of(cpu: int, sys_root: Path = Path("/sys")) -> int:
+    """The physical core a CPU belongs to, named by its lowest hyperthread sibling (the CPU itself when
+    sysfs does not say): sorting by it keeps SMT siblings next to each other."""
+    path = sys_root / "devices" / "system" / "cpu" / f"cpu{cpu}" / "topology" / "thread_siblings_list"
+    try:
+        return min(parse_cpulist(path.read_text()) or {cpu})
+    except (OSError, ValueError):
+        return cpu
+
+
 def make_slots(
-    gpus: list[Gpu], allowed: set[int], node_cpus: Callable[[int | None], set[int] | None]
+    gpus: list[Gpu],
+    allowed: set[int],
+    node_cpus: Callable[[int | None], set[int] | None],
+    core: Callable[[int], int] = core_of,
 ) -> list[Slot]:
     """One slot per GPU (in the given order), each with `size` CPUs of its own from `allowed`.
 
@@ -244,8 +235,9 @@ def make_slots(
     CPUs come from the GPU's NUMA node where it is known, split evenly among that node's GPUs; a slot
     short of the common size (its node is unknown, or has too few allowed CPUs) is topped up from the
     allowed CPUs no slot took, lowest ids first. The common size is the smallest natural share (see
-    _slot_size): equal cores for every job matter more than using every core. Raises SlotError when
-    there are fewer allowed CPUs than GPUs.
+    _slot_size): equal cores for every job matter more than using every core. CPUs are handed out in
+    physical-core order (`core`), so two slots never share a core through its hyperthreads unless a
+    share has to split one. Raises SlotError when there are fewer allowed CPUs than GPUs.
     """
     if not gpus:
         return []
@@ -254,10 +246,10 @@ def make_slots(
             f"{len(allowed)} CPUs allowed for {len(gpus)} GPUs: each GPU's job needs at least one CPU "
             "of its own (widen the CPU affinity or use fewer GPUs)"
         )
-    shares = _local_shares(gpus, allowed, node_cpus)
+    shares = _local_shares(gpus, allowed, node_cpus, core)
     size = _slot_size(shares, allowed)
     kept = [share[:size] for share in shares]
-    spare = iter(sorted(allowed - {c for share in kept for c in share}))
+    spare = iter(sorted(allowed - {c for share in kept for c in share}, key=lambda c: (core(c), c)))
     # Feasible: size <= len(allowed) // len(gpus), so the spare CPUs cover every shortfall.
     topped = [share + [next(spare) for _ in range(size - len(share))] for share in kept]
     return [Slot(gpu, tuple(sorted(cpus))) for gpu, cpus in zip(gpus, topped, strict=True)]

@@ -151,13 +151,17 @@ def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str,
     return choices
 
 
-def cores_here() -> int:
+def cpus_here() -> frozenset[int]:
     """The CPUs this process may run on (its affinity, which containers and taskset narrow), not the
-    machine's count."""
+    machine's."""
     try:
-        return len(os.sched_getaffinity(0))
+        return frozenset(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return frozenset(range(os.cpu_count() or 1))
+
+
+def cores_here() -> int:
+    return len(cpus_here())
 
 
 def resolve_threads(suite: Suite, source: str = "suite", cores: int | None = None) -> Threads:

@@ -9,6 +9,7 @@ nvidia-ml-py, or a GPU that does not support a query, records why instead of fai
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +49,7 @@ class GpuMonitor:
     reasons: set[str] = field(default_factory=set)
     others: int | None = None
     _energy_start: int | None = None
+    _started: float = 0.0
 
     @staticmethod
     def open(uuid: str | None) -> tuple[GpuMonitor | None, str]:
@@ -82,15 +84,18 @@ class GpuMonitor:
 
     def epoch_start(self) -> None:
         self._energy_start = self._try("nvmlDeviceGetTotalEnergyConsumption")
+        self._started = time.perf_counter()
 
-    def epoch_end(self, seconds: float) -> float | None:
-        """After a timed epoch: its energy in joules (None when the counter is unsupported), and a
-        sample of clocks, temperature, throttle reasons and other processes."""
+    def epoch_end(self) -> float | None:
+        """After an epoch's training call (the epoch's gather and split, then its timed steps): the
+        energy in joules over that call (None when the counter is unsupported), and a sample of
+        clocks, temperature, throttle reasons and other processes. Mean power divides by the same
+        window, not by the timed seconds alone."""
         end = self._try("nvmlDeviceGetTotalEnergyConsumption")
         joules = None
         if end is not None and self._energy_start is not None:
             self.energy_mj.append(int(end) - int(self._energy_start))
-            self.seconds.append(seconds)
+            self.seconds.append(time.perf_counter() - self._started)
             joules = (int(end) - int(self._energy_start)) / 1000.0
         sm = self._try("nvmlDeviceGetClockInfo", self.nvml.NVML_CLOCK_SM)
         if sm is not None:

@@ -30,7 +30,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from runners import datasets, environment, fairness, gpu, noise
-from schemas.common import event_line, write_text_atomic
+from runners.noise import Window
+from schemas.common import event_line, parse_cpulist, write_text_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
@@ -123,7 +124,7 @@ class Training:
         deadline = time.monotonic() + spec.timeouts.job_seconds
         first, load_start, mhz_start = noise.sample(), _loadavg(), noise.cpu_mhz()
         self.readable = first.readable
-        timed: list[noise.Window] = []
+        timed: list[Window] = []
 
         t = time.perf_counter()
         plugin: Plugin = importlib.import_module(plugin_module)  # type: ignore[assignment]
@@ -214,7 +215,7 @@ class Training:
         weights: list[tuple[np.ndarray, np.ndarray]],
         orders: np.ndarray | None,
         monitor: gpu.GpuMonitor | None,
-        timed: list[noise.Window],
+        timed: list[Window],
         deadline: float,
     ) -> None:
         """The epochs: each timed by the plug-in, then evaluated outside the clock."""
@@ -235,7 +236,7 @@ class Training:
                 monitor.epoch_start()
             seconds, running = session.train_epoch(perm)
             timed.append(noise.between(before, noise.sample()))
-            joules = monitor.epoch_end(seconds) if monitor is not None else None
+            joules = monitor.epoch_end() if monitor is not None else None
             device = getattr(session, "device_timing", None)
             if not math.isfinite(running):
                 raise Diverged(epoch, running)
@@ -270,11 +271,18 @@ class Training:
 
 
 def _telemetry(session: Session, monitor: gpu.GpuMonitor | None, why: str) -> GpuTelemetry:
-    peak = getattr(session, "memory_peak", None)
-    measured = peak() if callable(peak) else None
-    fields: dict[str, Any] = monitor.summary() if monitor is not None else {"source": why}
-    if measured is not None:
-        fields["memory_peak_bytes"], fields["memory_peak_source"] = measured
+    """Runs in a `finally`: it must never turn a finished job into an error, nor hide the exception
+    that ended a failed one, so every reading that can fail is guarded and says why instead."""
+    fields: dict[str, Any] = {"source": why}
+    try:
+        if monitor is not None:
+            fields = monitor.summary()
+        peak = getattr(session, "memory_peak", None)
+        measured = peak() if callable(peak) else None
+        if measured is not None:
+            fields["memory_peak_bytes"], fields["memory_peak_source"] = measured
+    except Exception as exc:  # a sticky CUDA error, an allocator without statistics
+        fields["memory_peak_source"] = f"not measured: {type(exc).__name__}: {str(exc)[:200]}"
     return GpuTelemetry(**fields)
 
 
@@ -304,7 +312,7 @@ def _noise(
         timed_outside_cores=timed_outside,
         steal_seconds=whole.steal,
         throttled_seconds=whole.throttled,
-        cpu_count=os.cpu_count() or 1,
+        cpu_count=len(noise.watched_cpus() or ()) or os.cpu_count() or 1,
         loadavg_start=load_start,
         loadavg_end=_loadavg(),
         cpu_mhz_start=mhz_start,
@@ -368,6 +376,19 @@ def load_spec(path: Path) -> JobSpec:
     raise SystemExit(2)
 
 
+def _pin_to_given_cpus() -> None:
+    """BENCH_CPUS (the job's CPUs, from its placement): pinned before the framework is imported, so
+    every thread it starts inherits them. Done here rather than in the launcher's preexec_fn, which is
+    unsafe when the orchestrator starts jobs from several threads (--gpu-mode throughput)."""
+    text = os.environ.get("BENCH_CPUS", "")
+    if not text or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        os.sched_setaffinity(0, parse_cpulist(text))
+    except (ValueError, OSError) as exc:  # a CPU gone offline: run unpinned, and say so in the log
+        print(f"warning: cannot pin to CPUs {text!r}: {exc}; running unpinned", file=sys.stderr)
+
+
 def _cannot_write(out: Path) -> str | None:
     """Why a report could not be written to `out`, asked before the job trains rather than after
     (the report is the job's only result). Probes with a real file: permissions, a read-only
@@ -396,6 +417,7 @@ def main(framework: str, argv: list[str] | None = None) -> int:
         help="prepared datasets (.npz; default $BENCH_DATA_DIR or ~/.cache/bench/data); prepared here if missing",
     )
     args = parser.parse_args(argv)
+    _pin_to_given_cpus()
     spec = load_spec(args.spec)
     if spec.framework != framework:
         print(

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from schemas.common import parse_cpulist
+
 PROC_STAT = Path("/proc/stat")
 CGROUP_CPU_STAT = (Path("/sys/fs/cgroup/cpu.stat"), Path("/sys/fs/cgroup/cpu/cpu.stat"))
 CPUFREQ = Path("/sys/devices/system/cpu")
@@ -34,18 +36,38 @@ class Sample:
     readable: bool  # /proc/stat could be read: without it there is no evidence either way
 
 
-def proc_stat(path: Path = PROC_STAT) -> tuple[float, float, float] | None:
-    """(busy, steal, total) CPU seconds over all CPUs from the aggregate `cpu` line, or None (also
-    `bench check`'s reading, on a path under a fake root in its tests)."""
+def proc_stat(
+    path: Path = PROC_STAT, cpus: frozenset[int] | None = None
+) -> tuple[float, float, float] | None:
+    """(busy, steal, total) CPU seconds from the aggregate `cpu` line, or summed over the `cpuN` lines
+    of `cpus`; None when unreadable (also `bench check`'s reading, on a path under a fake root in its
+    tests)."""
     try:
         with open(path, "rb") as fh:
-            first = fh.readline(4096).split()
+            lines = [fh.readline(4096)] if cpus is None else fh.read(4 << 20).splitlines()
     except OSError:
         return None
-    if len(first) < 5 or first[0] != b"cpu":
+    wanted = {b"cpu"} if cpus is None else {f"cpu{c}".encode() for c in cpus}
+    busy = steal = total = 0.0
+    seen = 0
+    for line in lines:
+        fields = line.split()
+        if not fields or fields[0] not in wanted:
+            continue
+        counted = _ticks(fields[1:11])
+        if counted is None:
+            return None
+        busy, steal, total = busy + counted[0], steal + counted[1], total + counted[2]
+        seen += 1
+    return (busy / HZ, steal / HZ, total / HZ) if seen == len(wanted) else None
+
+
+def _ticks(fields: list[bytes]) -> tuple[int, int, int] | None:
+    """(busy, steal, total) ticks of one /proc/stat cpu line's counters, or None if malformed."""
+    if len(fields) < 4:
         return None
     try:
-        ticks = [int(x) for x in first[1:11]]
+        ticks = [int(x) for x in fields]
     except ValueError:
         return None
     if any(t < 0 for t in ticks):
@@ -54,7 +76,19 @@ def proc_stat(path: Path = PROC_STAT) -> tuple[float, float, float] | None:
     # user nice system idle iowait irq softirq steal guest guest_nice; guest is already in user.
     user, nice, system, idle, iowait, irq, softirq, steal = ticks[:8]
     busy = user + nice + system + irq + softirq + steal
-    return busy / HZ, steal / HZ, (busy + idle + iowait) / HZ
+    return busy, steal, busy + idle + iowait
+
+
+def watched_cpus() -> frozenset[int] | None:
+    """The CPUs whose load counts as noise for this job: BENCH_NOISE_CPUS (set for jobs that run side
+    by side, each pinned to its own CPUs: a neighbour's load on its own cores is not this job's
+    noise), else None (the whole machine)."""
+    text = os.environ.get("BENCH_NOISE_CPUS", "")
+    try:
+        cpus = parse_cpulist(text)
+    except ValueError:
+        return None
+    return frozenset(cpus) or None
 
 
 def _throttled_seconds(paths: tuple[Path, ...] = CGROUP_CPU_STAT) -> float:
@@ -81,7 +115,7 @@ def _own_cpu() -> float:
 
 
 def sample() -> Sample:
-    stat = proc_stat()
+    stat = proc_stat(cpus=watched_cpus())
     busy, steal, _ = stat if stat is not None else (0.0, 0.0, 0.0)
     return Sample(time.monotonic(), busy, steal, _own_cpu(), _throttled_seconds(), stat is not None)
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +67,47 @@ def parse_event(line: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return event if isinstance(event, dict) else None
+
+
+# CPU lists in the kernel's form ("0-3,8-11"): the orchestrator writes a job's CPUs into run.json and
+# the runner's environment (BENCH_CPUS), the runner pins itself and watches those CPUs for noise.
+# Larger than any kernel's NR_CPUS (8192 at most today): a bigger id in a cpulist is garbage, and the
+# bound keeps a corrupt range like "0-4000000000" from building a huge set.
+MAX_CPU_ID = 1 << 16
+_CPULIST_ITEM = re.compile(r"([0-9]+)(?:-([0-9]+))?")
+
+
+def parse_cpulist(text: str) -> set[int]:
+    """The CPUs of a kernel cpulist ("0-3,8-11"). Surrounding whitespace is allowed and an empty list
+    is the empty set (a memory-only NUMA node prints just a newline); anything else that is not a
+    comma-separated list of ids and ascending ranges raises ValueError, because a misread list would
+    silently pin jobs to the wrong cores."""
+    text = text.strip()
+    if not text:
+        return set()
+    cpus: set[int] = set()
+    for item in text.split(","):
+        match = _CPULIST_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(f"not a cpulist item: {item!r} in {text!r}")
+        first = int(match.group(1))
+        last = int(match.group(2)) if match.group(2) is not None else first
+        if last < first or last > MAX_CPU_ID:
+            raise ValueError(f"bad cpulist range {item!r} in {text!r}")
+        cpus.update(range(first, last + 1))
+    return cpus
+
+
+def format_cpulist(cpus: Iterable[int]) -> str:
+    """The compact kernel form of a CPU set ("0-3,8"); parse_cpulist reads it back."""
+    ids = sorted(set(cpus))
+    if ids and ids[0] < 0:
+        raise ValueError(f"negative CPU id {ids[0]}")
+    runs: list[str] = []
+    start = 0
+    for i in range(1, len(ids) + 1):
+        if i == len(ids) or ids[i] != ids[i - 1] + 1:
+            first, last = ids[start], ids[i - 1]
+            runs.append(str(first) if first == last else f"{first}-{last}")
+            start = i
+    return ",".join(runs)

@@ -36,8 +36,9 @@ class EpochRecord(Strict):
     # CPUs kept busy by other processes during this epoch's timed steps (runners/noise.py)
     outside_cores: float | None = Field(default=None, ge=0)
     # GPU jobs: the same timed steps by CUDA events (device time, to check the host clock against),
-    # whether the device had finished all queued work when the host clock stopped, and the energy the
-    # GPU used over the timed steps (NVML's total-energy counter).
+    # whether the device had finished all queued work when the host clock stopped (a guard on the
+    # runner's own discipline: its clock must stop after a sync), and the energy the GPU used over the
+    # epoch's training call (NVML's total-energy counter).
     device_seconds: float | None = Field(default=None, ge=0)
     device_idle_at_stop: bool | None = None
     energy_joules: float | None = Field(default=None, ge=0)
@@ -78,8 +79,8 @@ class GpuTelemetry(Strict):
 
     memory_peak_bytes: int | None = None
     memory_peak_source: str | None = None  # e.g. torch.cuda.max_memory_allocated
-    energy_joules: float | None = None  # over the timed steps of every epoch
-    power_watts_mean: float | None = None  # energy / timed seconds
+    energy_joules: float | None = None  # over every epoch's training call (batches prepared + timed steps)
+    power_watts_mean: float | None = None  # that energy / the same calls' seconds
     sm_clock_mhz: tuple[int, int] | None = Field(default=None, strict=False)  # (lowest, highest) seen
     memory_clock_mhz: int | None = None
     temperature_c: tuple[int, int] | None = Field(default=None, strict=False)

@@ -170,7 +170,7 @@ def check_run(run: list[dict], uuids: set[str], driver: str) -> None:
             check(f"host clock vs CUDA events: {name}", ok,
                   f"host/event s {shown} ...; largest gap {max(gaps):.2%} of host time")  # fmt: skip
         tel = r.get("gpu_telemetry") or {}
-        check(f"telemetry: {name}", bool(tel.get("memory_peak_bytes")),
+        check(f"telemetry: {name}", bool(tel.get("memory_peak_bytes")) and tel.get("source") == "nvml",
               f"peak {tel.get('memory_peak_bytes')} B ({tel.get('memory_peak_source')}), energy "
               f"{tel.get('energy_joules')} J, mean {tel.get('power_watts_mean')} W, SM MHz "
               f"{tel.get('sm_clock_mhz')}, throttle {tel.get('throttle_reasons')}, others "

@@ -11,17 +11,17 @@ upgraded in between.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 
 from orchestrator.backends.venv import VenvBackend
+from orchestrator.cuda_stack import DriverError
+from runners.environment import env_hash
 from schemas.common import ROOT
 
 # The module each runner imports: a framework missing here is skipped with this reason.
@@ -30,12 +30,9 @@ _NEEDS = {"pytorch": "torch", "tensorflow": "tensorflow", "fake": "numpy"}
 
 @cache
 def installed_hash() -> str:
-    """sha256 over this environment's distributions (the same definition as runners/environment.py's
-    env_hash, which each report records as env.env_hash: the two must agree)."""
-    names = sorted(
-        f"{d.metadata['Name']}=={d.version}".lower() for d in metadata.distributions() if d.metadata["Name"]
-    )
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+    """This environment's distributions, hashed as every report's env.env_hash is (the runner runs in
+    this same environment, so the two agree)."""
+    return env_hash()
 
 
 class CurrentBackend(VenvBackend):
@@ -65,13 +62,7 @@ class CurrentBackend(VenvBackend):
             if fw not in probes or importlib.util.find_spec(_NEEDS[fw]) is None:
                 majors[fw] = None
                 continue
-            out = subprocess.run(
-                [sys.executable, "-c", probes[fw]], capture_output=True, text=True, timeout=300
-            )
-            version = (
-                out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else ""
-            )
-            majors[fw] = int(version.split(".")[0]) if version[:1].isdigit() else None
+            majors[fw] = _built_for(fw, probes[fw])
         return majors
 
     def environment_id(self, framework: str) -> str | None:
@@ -84,3 +75,21 @@ class CurrentBackend(VenvBackend):
             "lock_hash": installed_hash(),
             "isolation": self.isolation,
         }
+
+
+def _built_for(framework: str, probe: str) -> int | None:
+    """The CUDA major a framework reports in a child process; a failing import is one line (exit 2),
+    not a silent "CPU build" that would skip the driver check."""
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise DriverError(
+            f"--backend current: could not ask {framework} which CUDA it was built for: {exc}"
+        ) from None
+    if out.returncode != 0:
+        why = (out.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise DriverError(
+            f"--backend current: importing {framework} failed ({why}); fix it or leave {framework} out"
+        )
+    version = (out.stdout.strip().splitlines() or [""])[-1]
+    return int(version.split(".")[0]) if version[:1].isdigit() else None

@@ -33,7 +33,7 @@ from typing import IO, Any
 
 from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.backends.docker_images import EngineUnavailable, ImageInfo, check_image, connect
-from orchestrator.backends.venv import kill_grace
+from orchestrator.backends.venv import cpu_environment, kill_grace
 from orchestrator.closing import Closeable
 from orchestrator.gpu_slots import format_cpulist
 from schemas.common import parse_event
@@ -155,8 +155,10 @@ def container_config(
         "mem_limit": limits.memory_bytes,
         "memswap_limit": limits.memory_bytes,
         "shm_size": limits.shm_bytes,
+        # A GPU slot's CPUs (the orchestrator's host is the engine's on a GPU VM); CPU jobs keep the
+        # first N of the engine's own CPUs, which a remote or Desktop engine may have fewer of.
         "cpuset_cpus": format_cpulist(placement.cpus)
-        if placement and placement.cpus
+        if placement and placement.cpus and placement.slot is not None
         else cpuset_for(spec.threads, cpu_count),
         "stdin_open": False,
         "tty": False,
@@ -166,6 +168,8 @@ def container_config(
         ids = list(placement.gpus) if placement and placement.gpus else [str(i) for i in spec.device.gpu_ids]
         config["device_requests"] = [{"driver": "nvidia", "device_ids": ids, "capabilities": [["gpu"]]}]
         environment["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        if placement and placement.slot is not None:
+            environment.update(cpu_environment(placement))
     else:
         # A CUDA base image says NVIDIA_VISIBLE_DEVICES=all; on an engine whose default runtime is
         # nvidia that would hand a CPU job every GPU.
@@ -291,7 +295,12 @@ class DockerBackend(Closeable):
     def cancel(self) -> None:
         """Kill this run's job containers that still run; each job's own wait then sees it exit."""
         filters = {"label": f"bench.run={self.run_id}", "status": "running"}
-        for c in self.client.api.containers(filters=filters):
+        try:
+            running = self.client.api.containers(filters=filters)
+        except Exception as exc:  # the engine went away: each job's own wait reports it
+            self.log(f"docker: could not list this run's containers to stop them: {exc}")
+            return
+        for c in running:
             try:
                 self.client.api.kill(c["Id"])
             except Exception:  # already gone: nothing to kill

@@ -20,7 +20,7 @@ from pathlib import Path
 from orchestrator import envs
 from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.closing import Closeable
-from schemas.common import ROOT, parse_event
+from schemas.common import ROOT, format_cpulist, parse_event
 from schemas.job import JobSpec
 from schemas.report import Placement
 
@@ -40,6 +40,7 @@ class VenvBackend(Closeable):
         self.variant = variant
         self._running: set[subprocess.Popen] = set()  # type: ignore[type-arg]
         self._lock = threading.Lock()
+        self._cancelled = False
 
     def pythonpath(self) -> str:
         """The project only: the orchestrator's own PYTHONPATH must not leak packages into a
@@ -50,6 +51,7 @@ class VenvBackend(Closeable):
         """Kill every runner this backend started that still runs (Ctrl-C while jobs run side by side
         in other threads, which no KeyboardInterrupt reaches)."""
         with self._lock:
+            self._cancelled = True  # a job launched from now on is killed as soon as it registers
             running = list(self._running)
         for proc in running:
             _kill_group(proc)
@@ -102,6 +104,7 @@ class VenvBackend(Closeable):
             env["BENCH_LOCK_HASH"] = lock
         env["BENCH_ISOLATION"] = self.isolation
         env.update(gpu_environment(spec, placement))
+        env.update(cpu_environment(placement))
         deadline = spec.timeouts.job_seconds + kill_grace(spec.timeouts.job_seconds)
         start = time.monotonic()
         with open(paths.log, "a") as log:
@@ -115,10 +118,13 @@ class VenvBackend(Closeable):
                 stderr=subprocess.STDOUT,
                 text=True,
                 start_new_session=True,
-                preexec_fn=lambda: _in_child(placement.cpus),
+                preexec_fn=_die_with_parent,
             )
             with self._lock:
                 self._running.add(proc)
+                cancelled = self._cancelled
+            if cancelled:
+                _kill_group(proc)
             reader = threading.Thread(target=_pump, args=(proc, log, on_event), daemon=True)
             reader.start()
             timed_out = False
@@ -151,6 +157,15 @@ def _pump(proc: subprocess.Popen, log, on_event: Callable[[dict], None]) -> None
             on_event(event)
 
 
+def cpu_environment(placement: Placement) -> dict[str, str]:
+    """The job's CPUs for the runner to pin itself to (runners/harness.py), and, when jobs run side
+    by side, the CPUs whose load is its noise (its neighbours' load sits on their own CPUs)."""
+    if not placement.cpus:
+        return {}
+    cpus = format_cpulist(placement.cpus)
+    return {"BENCH_CPUS": cpus, **({"BENCH_NOISE_CPUS": cpus} if placement.mode == "throughput" else {})}
+
+
 def gpu_environment(spec: JobSpec, placement: Placement) -> dict[str, str]:
     """The job's GPUs, as CUDA names them. CUDA numbers devices fastest first unless told PCI order,
     while nvidia-smi, NVML and docker number them in PCI order: without CUDA_DEVICE_ORDER an index
@@ -160,21 +175,21 @@ def gpu_environment(spec: JobSpec, placement: Placement) -> dict[str, str]:
     return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": ",".join(placement.gpus)}
 
 
-def _in_child(cpus: tuple[int, ...]) -> None:
-    """Runs in the runner's process before exec: pinned to its slot's CPUs (every thread it starts
-    inherits them), and tied to the orchestrator's life."""
-    if cpus:
-        os.sched_setaffinity(0, cpus)
-    _die_with_parent()
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()  # loaded once here: a dlopen in the forked child is unsafe while other threads run
 
 
 def _die_with_parent() -> None:
     """Linux: the runner gets SIGKILL if the orchestrator dies without cleaning up (SIGKILL, OOM),
     so no orphaned job keeps a core busy under the next benchmark."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _kill_group(proc: subprocess.Popen) -> None:  # type: ignore[type-arg]

@@ -38,12 +38,24 @@ class GpuModeChoice(StrEnum):
 
 
 class ExecutorChoice(StrEnum):
-    local = "local"  # one job after another on this machine
+    local = "local"  # this machine: one job at a time, or one per GPU (--gpu-mode throughput)
     ray = "ray"  # each job a Ray task on the cluster's nodes (docs/ray.md)
 
 
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _gpu_mode(target: Path, asked: GpuModeChoice | None) -> str:
+    """The run's mode: as asked, else the stored one of a run being resumed, else exclusive. A run
+    directory holds one mode only: its timings are never pooled across modes."""
+    meta = target / "run.json"
+    stored = RunDir.open(target).meta().get("gpu_mode") if meta.exists() else None
+    if asked is not None and stored and asked.value != stored:
+        raise RunDirError(
+            f"{target} ran with --gpu-mode {stored}; finish it with the same mode or use a new --out"
+        )
+    return asked.value if asked is not None else str(stored or "exclusive")
 
 
 def _check_cuda(majors: dict[str, int | None], console: Console) -> str | None:
@@ -91,12 +103,12 @@ def orchestrate(
         ),
     ] = "all",
     gpu_mode: Annotated[
-        GpuModeChoice,
+        GpuModeChoice | None,
         typer.Option(
-            help="exclusive: one job on the machine at a time (timings); throughput: one job per GPU "
-            "side by side, marked in every report and never pooled with exclusive runs"
+            help="exclusive (default): one job on the machine at a time (timings); throughput: one job "
+            "per GPU side by side, marked in every report; a resumed run keeps its mode"
         ),
-    ] = GpuModeChoice.exclusive,
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="run directory (default results/SUITE-TIMESTAMP)")] = None,
     quick: Annotated[bool, typer.Option(help="small and fast (mnist-5k, <= 5 epochs), same outputs")] = False,
     resume: Annotated[
@@ -133,7 +145,8 @@ def orchestrate(
     executor: Annotated[
         ExecutorChoice,
         typer.Option(
-            help="local: jobs one after another here; ray: each job a Ray task on a cluster "
+            help="local: jobs on this machine (one at a time, or one per GPU with --gpu-mode throughput); "
+            "ray: each job a Ray task on a cluster "
             "(pip install 'bench\\[ray]'; docs/ray.md)"
         ),
     ] = ExecutorChoice.local,
@@ -171,7 +184,8 @@ def orchestrate(
                 suite,
                 out or Path("results") / f"{chosen.name}{'-quick' if quick else ''}-{stamp}",
             )
-        with select_executor(executor.value, console.print, ray_address, gpu_mode.value) as runs_jobs:
+        mode = _gpu_mode(target, gpu_mode)
+        with select_executor(executor.value, console.print, ray_address, mode) as runs_jobs:
             device, note = runs_jobs.device(gpus)
             if note:
                 console.print(note)
@@ -181,7 +195,9 @@ def orchestrate(
             with select_backend(
                 backend.value, fws, console.print, variant_for(device), device.kind == "gpu"
             ) as isolates:
-                cuda_note = _check_cuda(isolates.cuda_majors(fws), console) if device.kind == "gpu" else None
+                # With Ray the jobs run on the workers, whose drivers this host cannot see.
+                local_gpus = device.kind == "gpu" and executor == ExecutorChoice.local
+                cuda_note = _check_cuda(isolates.cuda_majors(fws), console) if local_gpus else None
                 request = RunRequest(
                     suite_path, chosen, target, device, command, runs_jobs.cores_per_job(), cuda_note
                 )

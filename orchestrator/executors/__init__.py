@@ -37,9 +37,10 @@ def select_executor(
     RAY_ADDRESS / `ray_address`, or a new Ray on this machine; Ray places GPU jobs itself)."""
     if name == "local":
         from orchestrator.executors.local import LocalExecutor
+        from orchestrator.gpu_slots import GPU_MODES
 
-        if gpu_mode not in ("exclusive", "throughput"):
-            raise ExecutorError(f"--gpu-mode must be exclusive or throughput, got {gpu_mode!r}")
+        if gpu_mode not in GPU_MODES:
+            raise ExecutorError(f"--gpu-mode must be one of {', '.join(GPU_MODES)}, got {gpu_mode!r}")
         return LocalExecutor(gpu_mode)  # type: ignore[arg-type]
     if name == "ray":
         from orchestrator.executors.ray_cluster import RayExecutor

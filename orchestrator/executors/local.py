@@ -16,7 +16,6 @@ The placement (mode, slot, GPU UUID, CPUs) is recorded in each report, never in 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,10 +24,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, TaskID
 
+from orchestrator import plan as planning
 from orchestrator.backends.base import Backend, JobPaths
 from orchestrator.closing import Closeable
-from orchestrator.collect import read_report
-from orchestrator.devices import DeviceError, resolve_device
+from orchestrator.collect import read_report, synthetic_report
+from orchestrator.devices import DeviceError, offered_gpus, resolve_device
 from orchestrator.executors.base import LoopResult
 from orchestrator.gpu_slots import (
     GpuMode,
@@ -36,7 +36,6 @@ from orchestrator.gpu_slots import (
     SlotError,
     assign,
     describe_slots,
-    discover_gpus,
     make_slots,
     numa_cpus,
     schedule,
@@ -55,17 +54,13 @@ from orchestrator.jobs import (
     reusable,
 )
 from orchestrator.noise import wait_until_quiet
-from orchestrator.plan import cores_here
 from orchestrator.rundir import RunDir
 from schemas.job import Device, JobSpec
 from schemas.report import Placement, RunReport
 
 
 def allowed_cpus() -> set[int]:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return set(range(cores_here()))
+    return set(planning.cpus_here())
 
 
 class LocalExecutor(Closeable):
@@ -76,9 +71,10 @@ class LocalExecutor(Closeable):
         self.slots: list[Slot] = []
 
     def device(self, gpus: str) -> tuple[Device, str]:
+        self.slots = []
         device, note = resolve_device(gpus)
         if device.kind == "gpu":
-            chosen = [g for g in discover_gpus() if g.index in device.gpu_ids]
+            chosen = [g for g in offered_gpus() if g.index in device.gpu_ids]
             if not chosen:
                 raise DeviceError(f"--gpus {gpus}: nvidia-smi could not describe GPU(s) {device.gpu_ids}")
             try:
@@ -156,6 +152,19 @@ class _Lanes:
     finished: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    error: BaseException | None = None  # what ended a lane thread, re-raised in the main thread
+
+    def run_lane_guarded(self, lane: list[tuple[JobSpec, Placement]]) -> None:
+        """A lane thread's body: whatever ends it early (a backend error, a full disk) stops the other
+        lanes and reaches the main thread, instead of dying silently with the lane's jobs."""
+        try:
+            self.run_lane(lane)
+        except BaseException as exc:
+            with self.lock:
+                self.error = self.error or exc
+            self.stop.set()
+            self.backend.cancel()
+
     def run_lane(self, lane: list[tuple[JobSpec, Placement]]) -> None:
         for spec, placement in lane:
             if self.stop.is_set():
@@ -184,7 +193,9 @@ class _Lanes:
     def side_by_side(self, lanes: list[list[tuple[JobSpec, Placement]]], specs: list[JobSpec]) -> None:
         """One thread per lane. Ctrl-C reaches only this (the main) thread: it stops the lanes from
         starting more jobs and has the backend kill the running ones."""
-        threads = [threading.Thread(target=self.run_lane, args=(lane,), daemon=True) for lane in lanes]
+        threads = [
+            threading.Thread(target=self.run_lane_guarded, args=(lane,), daemon=True) for lane in lanes
+        ]
         for thread in threads:
             thread.start()
         try:
@@ -197,6 +208,10 @@ class _Lanes:
             for thread in threads:
                 thread.join(60)
             self.interrupted(specs)
+            return
+        if self.error is not None:
+            self.interrupted(specs)
+            raise self.error
 
     def interrupted(self, specs: list[JobSpec]) -> None:
         self.result.interrupted = True
@@ -217,7 +232,7 @@ def _attempts(
 ) -> RunReport:
     history = History()
     archive(paths)
-    while True:
+    while not stop.is_set():  # checked before every launch: Ctrl-C in another thread stops here
         progress.update(task_id, completed=0)
 
         def on_event(event: dict) -> None:  # type: ignore[type-arg]
@@ -230,7 +245,11 @@ def _attempts(
         progress.console.print(f"[yellow]{escape(why)}[/] {label(spec)}: attempt {history.attempt + 1}")
         archive(paths)
         advance(history, why)
-        if why.startswith("re-run"):
+        if why.startswith("re-run") and placement.mode == "exclusive":
             wait_until_quiet(policy.quiet_wait, progress.console.print, "the re-run")
-        else:
+        else:  # side by side, the machine is never quiet: the re-run watches its own CPUs only
             time.sleep(0.5)
+    # Stopped before (another) attempt: the job still leaves a report saying why.
+    return read_report(paths.report)[0] or synthetic_report(
+        spec, "skipped", "not started: run interrupted (Ctrl-C)", paths.report
+    )

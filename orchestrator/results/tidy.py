@@ -64,7 +64,7 @@ COLUMNS: tuple[str, ...] = (
     "contaminated",  # the noise guard's verdict (orchestrator/noise.py); empty: not measured
     "noise",  # its evidence in words
     "device_seconds",  # GPU jobs: this epoch's timed steps by CUDA events (PyTorch)
-    "energy_joules",  # GPU jobs: energy the GPU used over this epoch's timed steps (NVML)
+    "energy_joules",  # GPU jobs: energy the GPU used over this epoch's training call (NVML)
     "gpu_memory_peak_mb",  # GPU jobs: the framework allocator's peak
     "gpu_mode",  # exclusive | throughput (never pooled: a run has one mode)
     "placed_gpu",  # the GPU (UUID) the job was placed on

@@ -15,7 +15,7 @@ from schemas.job import JobSpec
 FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
 FAULT_REPEAT = os.environ.get("BENCH_FAKE_FAULT_REPEAT")  # only this repeat misbehaves, if set
 EPOCH_SECONDS = float(os.environ.get("BENCH_FAKE_EPOCH_SECONDS", "0.01"))
-# BENCH_FAKE_GPU=1: a GPU job reports the device it was given (CUDA_VISIBLE_DEVICES) as a fake GPU,
+# BENCH_FAKE_GPU=1: a GPU job reports the device it was given (CUDA_VISIBLE_DEVICES) as its GPU,
 # so GPU scheduling (e.g. on a Ray cluster declaring fake GPUs) is testable on a CPU-only machine.
 FAKE_GPU = os.environ.get("BENCH_FAKE_GPU") == "1"
 
@@ -29,7 +29,9 @@ class FakeSession:
         self.gpu: dict[str, str] | None = None
         visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         if FAKE_GPU and spec.device.kind == "gpu" and visible:
-            self.gpu = {"name": "fake GPU", "gpu_uuid": f"GPU-fake-{visible}"}
+            # A UUID names the device itself (as CUDA would report it); an index gets a fake UUID.
+            uuid = visible if visible.startswith(("GPU-", "MIG-")) else f"GPU-fake-{visible}"
+            self.gpu = {"name": "fake GPU", "gpu_uuid": uuid}
             print(f"fake: CUDA_VISIBLE_DEVICES={visible}", flush=True)
 
     def param_count(self) -> int:

@@ -52,7 +52,7 @@ def test_both_frameworks_on_the_gpu(tmp_path, backend):
         assert r["status"] == "ok"
         assert r["env"]["gpu"]["gpu_uuid"] in uuids and r["env"]["gpu"]["gpu_uuid"] in r["placement"]["gpus"]
         assert r["fairness"]["tf32_applied"] == "matmul ieee, cudnn.conv ieee"
-        assert r["gpu_telemetry"]["memory_peak_bytes"] > 0
+        assert r["gpu_telemetry"]["memory_peak_bytes"] > 0 and r["gpu_telemetry"]["source"] == "nvml"
     assert "FAIL" not in (out / "tables" / "parity.csv").read_text()
 
 

@@ -59,3 +59,23 @@ def test_a_gpu_job_that_saw_no_gpu_is_an_error(tmp_path):
     _ok_report(spec, path)
     report = finalize(spec, Outcome(0, 1.0, False), path, tmp_path / "log")
     assert report.status == "error" and "saw none" in report.error.message
+
+
+def test_a_gpu_job_that_ran_on_another_gpu_than_placed_is_an_error(tmp_path):
+    from schemas.report import EnvInfo, GpuInfo, Placement
+
+    spec, path = _spec({"kind": "gpu"}), tmp_path / "r.json"
+    env = EnvInfo(framework="pytorch", framework_version="x", python="3", platform="p", cpu_model="c",
+                  cpu_count=2, numpy="2", threads={"intra_op": 1}, env_hash="h",
+                  gpu=GpuInfo(name="H200", gpu_uuid="GPU-bbbb"))  # fmt: skip
+    report = synthetic_report(spec, "ok", "").model_copy(update={"error": None, "env": env})
+    path.write_text(report.model_dump_json())
+    placed = Placement(backend="venv", slot=0, gpus=("GPU-aaaa",))
+    judged = finalize(spec, Outcome(0, 1.0, False), path, tmp_path / "log", placed)
+    assert (
+        judged.status == "error"
+        and "placed on GPU-aaaa but the runner ran on GPU-bbbb" in judged.error.message
+    )
+    path.write_text(report.model_dump_json())
+    same = Placement(backend="venv", slot=0, gpus=("GPU-bbbb",))
+    assert finalize(spec, Outcome(0, 1.0, False), path, tmp_path / "log", same).status == "ok"

@@ -32,7 +32,7 @@ def _fake_host(monkeypatch: pytest.MonkeyPatch, n: int) -> list[Gpu]:
     """n fake GPUs wherever the orchestrator asks nvidia-smi, on this machine's two cores."""
     gpus = _gpus(n)
     monkeypatch.setattr(devices, "discover_gpus", lambda: gpus)
-    monkeypatch.setattr(local, "discover_gpus", lambda: gpus)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.setattr(local, "allowed_cpus", lambda: {0, 1})
     return gpus
 
@@ -131,7 +131,7 @@ def test_fake_gpus_end_to_end(tmp_path, monkeypatch, mode):
     for r in reports:
         placement = r["placement"]
         assert placement["mode"] == mode and placement["backend"] == "venv"
-        assert r["env"]["gpu"]["gpu_uuid"] == f"GPU-fake-{placement['gpus'][0]}"
+        assert r["env"]["gpu"]["gpu_uuid"] == placement["gpus"][0]
         assert placement["cpus"] == [int(placement["gpus"][0][-1])]
         spans.setdefault(placement["gpus"][0], []).append((_when(r["started_at"]), _when(r["finished_at"])))
     assert set(spans) == {"GPU-0000", "GPU-0001"}  # both GPUs used (rotation)
@@ -169,3 +169,14 @@ def test_the_driver_is_checked_before_any_job(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "driver 470.57.02 is too old for pytorch (CUDA 12 needs >= 525.60.13)" in result.output
     assert len(result.output.strip().splitlines()) == 2 and not out.exists()  # backend line + the error
+
+
+def test_the_callers_cuda_visible_devices_is_honoured(monkeypatch):
+    """On a shared host `CUDA_VISIBLE_DEVICES=2,GPU-0005 bench orchestrate` uses those GPUs only."""
+    _fake_host(monkeypatch, 8)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,GPU-0005")
+    assert devices.visible_gpus() == [2, 5]
+    executor = local.LocalExecutor()
+    assert executor.device("all")[0].gpu_ids == (2, 5) and len(executor.slots) == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert executor.device("all")[0].kind == "cpu"

@@ -26,6 +26,7 @@ from orchestrator.gpu_slots import (
     make_slots,
     numa_cpus,
     parse_cpulist,
+    parse_query_gpu,
     schedule,
     sysfs_pci_address,
 )
@@ -211,7 +212,7 @@ def fake_smi(outputs: dict[str, str | None]) -> Callable[..., subprocess.Complet
 
     def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         assert args[0] == "nvidia-smi" and kwargs["timeout"] == 20
-        out = outputs[args[1]]
+        out = outputs.get(args[1], "")  # a query a test does not script prints nothing
         if out is None:
             raise FileNotFoundError("nvidia-smi")
         return subprocess.CompletedProcess(args, 0, out, "")
@@ -377,3 +378,27 @@ def test_lanes() -> None:
         schedule([0, 2], 2, "throughput")
     with pytest.raises(ValueError, match="unknown GPU mode"):
         schedule([0], 1, "shared")  # type: ignore[arg-type]
+
+
+def test_a_gpu_in_mig_mode_without_instances_is_not_offered() -> None:
+    """CUDA cannot run on a MIG-enabled GPU that has no instance: every job placed there would fail."""
+    query = "0, GPU-aaaa, 00000000:1B:00.0\n1, GPU-bbbb, 00000000:41:00.0\n"
+    run = fake_smi({"--query-gpu=index,uuid,pci.bus_id": query, "-L": "GPU 0: A\nGPU 1: B\n",
+                    "--query-gpu=index,mig.mode.current": "0, [N/A]\n1, Enabled\n"})  # fmt: skip
+    assert [g.uuid for g in discover_gpus(run, Path("/nonexistent"))] == ["GPU-aaaa"]
+
+
+def test_an_index_that_only_looks_like_a_number_is_skipped() -> None:
+    assert parse_query_gpu("\u00b2, GPU-aaaa, 00000000:1B:00.0\n3, GPU-b, 00000000:41:00.0") == [
+        (3, "GPU-b", "00000000:41:00.0")
+    ]
+
+
+def test_hyperthread_siblings_stay_in_one_slot() -> None:
+    """Node 0 with 8 cores of 2 threads numbered like most Linux hosts (sibling of c is c + 8) and 2
+    GPUs: a plain sorted split would give one slot CPUs 0-3 + 4-7 and the other 8-15, i.e. each core's
+    two threads to different jobs."""
+    gpus = gpus_on([0, 0])
+    slots = make_slots(gpus, set(range(16)), nodes_of({0: set(range(16))}), core=lambda c: c % 8)
+    cores = [{c % 8 for c in s.cpus} for s in slots]
+    assert not cores[0] & cores[1] and [len(s.cpus) for s in slots] == [8, 8]
