@@ -41,13 +41,21 @@ def planned_repeats(specs: list[JobSpec]) -> int:
 
 
 def next_round(
-    run: RunDir, suite: Suite, device: Device, specs: list[JobSpec], cores: int | None = None
+    run: RunDir,
+    suite: Suite,
+    device: Device,
+    specs: list[JobSpec],
+    cores: int | None = None,
+    count: int = 1,
 ) -> list[JobSpec]:
-    """The specs of one more repeat of every task and framework, written into the run directory and
-    appended to its plan (a resumed run finds them like the first ones)."""
+    """The specs of `count` more repeats of every task and framework (never past the suite's most),
+    written into the run directory and appended to its plan (a resumed run finds them like the first
+    ones). The threads are the first specs' (a resume on another slot layout must not change them)."""
     repeat = planned_repeats(specs)
+    last = min(repeat + max(1, count), suite.most_repeats)
     choices = {t: planning.DatasetChoice(**c) for t, c in run.meta().get("datasets", {}).items()}
-    added = planning.plan(suite, choices, device, range(repeat, repeat + 1), cores)
+    cores = specs[0].threads.intra_op if specs and suite.intra_op_threads == "auto" else cores
+    added = planning.plan(suite, choices, device, range(repeat, max(last, repeat + 1)), cores)
     for spec in added:
         run.write_spec(spec)
     run.update_meta(plan=[s.spec_id for s in [*specs, *added]], jobs=len(specs) + len(added))

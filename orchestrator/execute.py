@@ -213,9 +213,19 @@ def _repeat_until_decided(
         if not state.undecided or state.repeats >= request.suite.most_repeats:
             run.update_meta(auto_repeats=auto_repeats.say_stop(state, request.suite, console.print))
             return specs
+        # Side by side on N GPUs, one repeat of F frameworks would leave N - F GPUs idle: add enough.
+        slots = executor.describe().get("slots")
+        side_by_side = executor.describe().get("gpu_mode") == "throughput" and isinstance(slots, list)
+        count = max(1, len(slots) // max(1, len(request.suite.frameworks))) if side_by_side else 1  # type: ignore[arg-type]
+        count = min(count, request.suite.most_repeats - state.repeats)
+        which = (
+            f"repeat {state.repeats + 1}"
+            if count == 1
+            else f"repeats {state.repeats + 1}-{state.repeats + count}"
+        )
         console.print(f"repeats auto: {len(state.undecided)} verdict(s) undecided after {state.repeats} "
-                      f"repeats; adding repeat {state.repeats + 1}")  # fmt: skip
-        added = auto_repeats.next_round(run, request.suite, request.device, specs, request.cores)
+                      f"repeats; adding {which}")  # fmt: skip
+        added = auto_repeats.next_round(run, request.suite, request.device, specs, request.cores, count)
         prepare_init(added, run.data_dir)
         specs = [*specs, *added]
         more = executor.run_jobs(run, added, backend, console, policy)
