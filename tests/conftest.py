@@ -36,6 +36,8 @@ def system_required() -> str | None:
 def _required_by(item: pytest.Item) -> str | None:
     """Why a skip of this test would be a failure, or None. Docker keeps its own switch
     (BENCH_REQUIRE_DOCKER=1, set by .ci/run after it has started an engine and built the images)."""
+    if item.get_closest_marker("gpu") is not None and os.environ.get("BENCH_REQUIRE_GPU") != "1":
+        return None  # a GPU test (docker or not) may skip where no GPU is required: CI has none
     if item.get_closest_marker("docker") is not None and os.environ.get("BENCH_REQUIRE_DOCKER") == "1":
         return "BENCH_REQUIRE_DOCKER=1, so this docker test may not skip"
     if item.get_closest_marker("gpu") is not None and os.environ.get("BENCH_REQUIRE_GPU") == "1":

@@ -18,7 +18,8 @@ from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.backends.docker import DockerBackend, Limits, container_config
 from orchestrator.backends.docker_images import EngineUnavailable, check_image, connect
 from orchestrator.collect import finalize
-from schemas import JobSpec, RunReport
+from schemas import JobSpec
+from schemas.report import Placement, RunReport
 from tests.jobs import make_spec, spec_dict
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -61,7 +62,7 @@ def run_job(backend: DockerBackend, spec: JobSpec, root: Path, data_dir: Path): 
     )
     paths.spec.write_text(spec.model_dump_json())
     events: list[dict] = []
-    outcome = backend.launch(spec, paths, events.append)
+    outcome = backend.launch(spec, paths, events.append, Placement(backend="docker"))
     return outcome, finalize(spec, outcome, paths.report, paths.log), events, paths.log.read_text()
 
 
