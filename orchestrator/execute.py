@@ -258,4 +258,6 @@ def _environments(
 def _render(run: RunDir, console: Console) -> None:
     rendered = render_run(run.root)
     console.print(rendered.summary)
+    if rendered.wall_time:
+        console.print(f"where the wall time went: {rendered.wall_time}")
     console.print(f"report: {rendered.report}")

@@ -38,6 +38,22 @@ from schemas.job import JobSpec
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
 
 EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split
+HARNESS_START = time.perf_counter()  # the harness module runs first in every runner process
+
+
+def _since_process_start() -> float | None:
+    """Seconds from this process's start (the kernel's record) to now: the interpreter's start and
+    bench's own imports, before any framework is touched. Linux only; None elsewhere."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime, ticks after boot
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, uptime - started)
+
+
+STARTUP_SECONDS = _since_process_start()
 
 
 class Diverged(RuntimeError):
@@ -116,6 +132,7 @@ class Training:
     noise: Noise | None = None
     gpu_telemetry: GpuTelemetry | None = None
     initial_loss: float = math.nan
+    evaluation_seconds: float = 0.0
     order_sha256: str = ""
     readable: bool = True  # /proc/stat could be read: the epochs' outside_cores mean something
 
@@ -167,6 +184,8 @@ class Training:
             first_epoch_seconds=epoch_times[0],
             steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
             total_train_seconds=sum(epoch_times),
+            evaluation_seconds=self.evaluation_seconds,
+            startup_seconds=STARTUP_SECONDS,
         )
         fp = session.fingerprint()
         gpu_fields = fp.get("gpu")
@@ -223,7 +242,9 @@ class Training:
         n = len(data.x_train)
         probe = session.predict(data.x_train[: w.batch_size])
         fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
+        t = time.perf_counter()
         self.initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        self.evaluation_seconds += time.perf_counter() - t
 
         order_hash = hashlib.sha256()
         cumulative = 0.0
@@ -241,10 +262,12 @@ class Training:
             if not math.isfinite(running):
                 raise Diverged(epoch, running)
             cumulative += seconds
+            t = time.perf_counter()
             train_loss, train_metric = fairness.evaluate(
                 _predict_all(session, data.x_train), data.y_train, w.loss
             )
             val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
+            self.evaluation_seconds += time.perf_counter() - t
             if not all(map(math.isfinite, (train_loss, val_loss))):
                 raise Diverged(epoch, train_loss)
             self.epochs.append(
@@ -344,6 +367,9 @@ def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunRepo
         diverged_epoch = exc.epoch if isinstance(exc, Diverged) else None
         tail = "".join(traceback.format_exception(exc)).splitlines()[-12:]
         error = ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000], traceback_tail=tail)
+    if training.timing is not None:
+        runner = time.perf_counter() - HARNESS_START
+        training.timing = training.timing.model_copy(update={"runner_seconds": runner})
     report = RunReport(
         spec_id=spec.spec_id,
         framework=spec.framework,

@@ -59,6 +59,13 @@ class Timing(Strict):
     first_epoch_seconds: float | None = None  # includes tracing / graph building
     steady_epoch_seconds: float | None = None  # median of epochs 2..N
     total_train_seconds: float = Field(ge=0)
+    # Where the rest of the runner's time went (schema 3; None in older reports): the evaluation of
+    # the train and validation sets outside the clock (before epoch 1 and after every epoch), the
+    # process start until the harness ran (interpreter, bench's own imports), and the harness's whole
+    # run until the report was assembled (so its bookkeeping = this minus the parts named above).
+    evaluation_seconds: float | None = Field(default=None, ge=0)
+    startup_seconds: float | None = Field(default=None, ge=0)
+    runner_seconds: float | None = Field(default=None, ge=0)
 
 
 class GpuInfo(Strict):

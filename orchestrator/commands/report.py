@@ -33,3 +33,5 @@ def report(
     for path in rendered.paths:
         console.print(f"wrote {path}", highlight=False)
     console.print(rendered.summary, highlight=False)
+    if rendered.wall_time:
+        console.print(f"where the wall time went: {rendered.wall_time}", highlight=False)

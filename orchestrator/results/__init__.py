@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.results import stats
+from orchestrator.results.breakdown import wall_breakdown, write_breakdown
 from orchestrator.results.html import render_html
 from orchestrator.results.parity import parity_rows, parity_table
 from orchestrator.results.plots import render_plots
@@ -39,6 +40,7 @@ __all__ = ["Rendered", "load_run", "metrics_frame", "recorded_margin", "render_r
 class Rendered:
     paths: list[Path]  # every file written
     summary: str  # '12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, ...'
+    wall_time: str = ""  # 'wall 688 s: timed training 74%, evaluation 9.1%, ...' (results/breakdown.py)
 
     @property
     def report(self) -> Path:
@@ -139,6 +141,8 @@ def render_run(
     written += [path for plot in figures for path in plot.paths]
 
     summary = summary_line(run, rows, keep_contaminated)
-    page = render_html(run, summary, tables, ptable, prows, figures, keep_contaminated)
+    spent = wall_breakdown(run, run_dir)
+    written.append(write_breakdown(spent, run_dir / "tables" / "wall_time.json"))
+    page = render_html(run, summary, tables, ptable, prows, figures, keep_contaminated, spent.line())
     written.append(write_text_atomic(run_dir / "report.html", page))
-    return Rendered(written, summary)
+    return Rendered(written, summary, spent.line())

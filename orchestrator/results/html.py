@@ -270,6 +270,7 @@ def render_html(
     parity: Sequence[ParityRow],
     plots: Sequence[Plot],
     keep_contaminated: bool = False,
+    wall_time: str = "",
 ) -> str:
     tasks = sorted({str(j.task) for j in run.jobs if j.task is not None})
     meta_bits = [f"state: {run.state}"]
@@ -283,6 +284,7 @@ def render_html(
         status_banners(run, parity),
         noise_banner(run, keep_contaminated),
         el("p", el("strong", "Summary: "), summary),
+        el("p", el("strong", "Where the wall time went: "), wall_time, " (tables/wall_time.json)") if wall_time else join([]),
         el("p", el("strong", "How verdicts are made: "), METHOD, class_="caption"),
         el("h2", "Results"),
         *(table_section(t) for t in result_tables),
