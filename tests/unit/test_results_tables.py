@@ -124,7 +124,7 @@ def test_rerender_is_byte_for_byte_identical(tmp_path: Path) -> None:
     shutil.copy(root / "run.json", copy / "run.json")
     render_run(copy, plots=False)
     assert {name: (copy / name).read_bytes() for name in stable} == first
-    assert len(stable) == 1 + 2 * 4  # metrics + (results x2, winner, parity) x (md, csv)
+    assert len(stable) == 1 + 2 * 4 + 1  # metrics + (results x2, winner, parity) x (md, csv) + wall_time.json
 
 
 def test_winner_rows_with_three_frameworks(tmp_path: Path) -> None:
