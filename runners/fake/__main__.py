@@ -3,7 +3,7 @@ import os
 import sys
 from pathlib import Path
 
-from runners.harness import main
+from runners.harness import exit_now, main
 
 code = main("fake")
 
@@ -29,4 +29,4 @@ if out is not None and out.exists() and only in (None, str(spec.get("repeat"))):
         out.write_text(json.dumps({**json.loads(text), "schema_version": 99}))
     elif fault == "exit3":
         code = 3
-sys.exit(code)
+exit_now(code)

@@ -1,5 +1,3 @@
-import sys
+from runners.harness import exit_now, main
 
-from runners.harness import main
-
-sys.exit(main("pytorch"))
+exit_now(main("pytorch"))
