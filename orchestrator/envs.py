@@ -34,7 +34,7 @@ IMAGES = ROOT / "images"
 VARIANTS = ("cpu", "cuda")
 
 
-def _check_variant(variant: str) -> None:
+def check_variant(variant: str) -> None:
     if variant not in VARIANTS:  # a typo must not quietly build or reuse the CPU stack
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
 
@@ -42,7 +42,7 @@ def _check_variant(variant: str) -> None:
 def requirements_file(framework: str, variant: str = "cpu") -> Path:
     """requirements-cuda.txt for the cuda variant where a framework has one (TensorFlow, PyTorch),
     else requirements.txt (the CPU pins: the cpu venv's and the CPU image's)."""
-    _check_variant(variant)
+    check_variant(variant)
     cuda = IMAGES / framework / "requirements-cuda.txt"
     return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.txt"
 
@@ -54,7 +54,7 @@ def lock_hash(framework: str, variant: str = "cpu") -> str:
 def cuda_majors(frameworks: Iterable[str], variant: str) -> dict[str, int | None]:
     """Framework -> the CUDA major its pins bring for this variant; None for cpu, and for a runner
     without a requirements file (the numpy-only fake runner)."""
-    _check_variant(variant)
+    check_variant(variant)
     majors: dict[str, int | None] = {}
     for fw in frameworks:
         req = requirements_file(fw, variant)
@@ -68,7 +68,7 @@ def venv_root() -> Path:
 
 def venv_dir(framework: str, variant: str = "cpu") -> Path:
     """cpu keeps the plain framework name, so venvs built before variants existed are reused."""
-    _check_variant(variant)
+    check_variant(variant)
     return venv_root() / (framework if variant == "cpu" else f"{framework}-{variant}")
 
 

@@ -214,8 +214,9 @@ def _repeat_until_decided(
             run.update_meta(auto_repeats=auto_repeats.say_stop(state, request.suite, console.print))
             return specs
         # Side by side on N GPUs, one repeat of F frameworks would leave N - F GPUs idle: add enough.
-        slots = executor.describe().get("slots")
-        side_by_side = executor.describe().get("gpu_mode") == "throughput" and isinstance(slots, list)
+        placed = executor.describe()
+        slots = placed.get("slots")
+        side_by_side = placed.get("gpu_mode") == "throughput" and isinstance(slots, list)
         count = max(1, len(slots) // max(1, len(request.suite.frameworks))) if side_by_side else 1  # type: ignore[arg-type]
         count = min(count, request.suite.most_repeats - state.repeats)
         which = (

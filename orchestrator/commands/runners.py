@@ -72,6 +72,9 @@ def setup(
 
 
 def _check_variant(variant: str) -> None:
-    if variant not in ("cpu", "cuda"):
-        Console().print(f"[red]error:[/] --variant must be cpu or cuda, got {variant!r}", highlight=False)
-        raise typer.Exit(2)
+    """envs' own check, as the command's one-line error (exit 2)."""
+    try:
+        envs.check_variant(variant)
+    except ValueError as exc:
+        Console().print(f"[red]error:[/] --variant: {exc}", highlight=False)
+        raise typer.Exit(2) from None
