@@ -16,7 +16,7 @@ VARIANT ?= cpu
 IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-.PHONY: gpu-smoke help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
+.PHONY: perf gpu-smoke help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
 
 help:
 	@echo "make setup   what bench and test need: Debian's Fashion-MNIST via apt when missing (root or"
@@ -26,6 +26,7 @@ help:
 	@echo "make test    build the environments it needs and run every test"
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
 	@echo "make images  build the runner images (docker backend); make base-image: a base with no registry"
+	@echo "make perf    runners vs the best hand-written loops, interleaved (~15 min); table -> benchmarks/README.md"
 	@echo "make gpu-smoke  on a GPU host with PyTorch installed: the PyTorch runner end to end on the GPU,"
 	@echo "             checked against nvidia-smi, CUDA events and float64 (no venv, docker or network needed)"
 
@@ -63,6 +64,11 @@ quick: setup
 
 test: setup
 	$(DEVPY) -m pytest $(ARGS)
+
+# The measurer measured (benchmarks/README.md): ROUNDS interleaved rounds of every arm.
+ROUNDS ?= 5
+perf: setup
+	$(DEVPY) benchmarks/perf.py --rounds $(ROUNDS) --readme $(ARGS)
 
 test-unit: dev
 	$(DEVPY) -m pytest tests/unit $(ARGS)

@@ -12,12 +12,14 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from schemas.common import write_bytes_atomic
 from schemas.job import Workload
+
+Split = Literal["train", "val"]  # what Session.outputs evaluates (runners/harness.py)
 
 # Salts keep the weight and permutation streams independent for the same job seed.
 _INIT_STREAM = 0x1417
@@ -50,7 +52,7 @@ def sha256_arrays(arrays: Sequence[np.ndarray]) -> str:
     h = hashlib.sha256()
     for a in arrays:
         h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(np.ascontiguousarray(a).tobytes())
+        h.update(np.ascontiguousarray(a).data)
     return h.hexdigest()
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from runners.datasets import Arrays
+from runners.fairness import Split
 from schemas.job import JobSpec
 
 FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
@@ -23,6 +24,7 @@ FAKE_GPU = os.environ.get("BENCH_FAKE_GPU") == "1"
 class FakeSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec, self.weights, self.epoch = spec, [(k.copy(), b.copy()) for k, b in weights], 0
+        self.inputs: dict[Split, np.ndarray] = {"train": data.x_train, "val": data.x_val}
         self.activations = [layer.activation for layer in spec.workload.layers]
         self.fault = FAULT if FAULT_REPEAT in (None, str(spec.repeat)) else ""
         self.first_steps_loss: tuple[int, float] | None = None
@@ -37,7 +39,8 @@ class FakeSession:
     def param_count(self) -> int:
         return sum(k.size + b.size for k, b in self.weights)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def outputs(self, split: Split) -> np.ndarray:
+        x = self.inputs[split]
         for (kernel, bias), act in zip(self.weights, self.activations, strict=False):
             x = x @ kernel + bias
             x = np.maximum(x, 0) if act == "relu" else np.tanh(x) if act == "tanh" else x
