@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from orchestrator.commands import calibrate, check, datasets, images, orchestrate, report, runners, schema
+from orchestrator.commands import (
+    calibrate,
+    check,
+    compare,
+    datasets,
+    history,
+    images,
+    orchestrate,
+    report,
+    runners,
+    schema,
+)
 from orchestrator.signals import install_interrupt_handlers
 
 app = typer.Typer(
@@ -30,6 +41,8 @@ app.command()(calibrate.calibrate)
 app.add_typer(datasets.app, name="datasets")
 app.add_typer(runners.app, name="runners")
 app.add_typer(images.app, name="images")
+app.command()(compare.compare)
+app.add_typer(history.app, name="history")
 
 if __name__ == "__main__":
     app()

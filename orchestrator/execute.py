@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from orchestrator import auto_repeats, calibration, machine
+from orchestrator import auto_repeats, calibration, history, machine
 from orchestrator import plan as planning
 from orchestrator.backends.base import Backend
 from orchestrator.collect import read_report, synthetic_report
@@ -183,6 +183,7 @@ def execute(
         _render(run, console)
         return 130
     _render(run, console)
+    history.append_finished(run.root, console)
     for spec, report in result.failed:
         log(
             f"[red]failed[/]: {spec.spec_id} ({label(spec).strip()}): {report.status}; log {run.paths(spec).log}"

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from runners import datasets, environment, fairness, gpu, noise
+from runners import datasets, environment, fairness, gpu, noise, resources
 from runners.noise import Window
 from schemas.common import event_line, parse_cpulist, write_text_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
@@ -37,7 +37,6 @@ from schemas.errors import describe
 from schemas.job import JobSpec
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
 
-EVAL_CHUNK = 8192  # rows per forward pass when evaluating a whole split
 HARNESS_START = time.perf_counter()  # the harness module runs first in every runner process
 
 
@@ -71,8 +70,10 @@ class Session(Protocol):
 
     def param_count(self) -> int: ...
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Raw outputs (logits / regression values) as float32 numpy, inference mode."""
+    def outputs(self, split: fairness.Split) -> np.ndarray:
+        """Raw outputs (logits / regression values) for the whole train or val split, float32 numpy,
+        inference mode: computed in the framework from the copy the session put on its device when
+        it was built (never converted again), in passes as large as the framework runs fastest."""
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         """Train one epoch in `perm` order; return (seconds of training steps only, device
@@ -112,10 +113,6 @@ def _subset(data: datasets.Arrays, spec: JobSpec) -> datasets.Arrays:
         data.y_val[: w.max_val_samples],
         data.meta,
     )
-
-
-def _predict_all(session: Session, x: np.ndarray) -> np.ndarray:
-    return np.concatenate([session.predict(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
 
 
 @dataclass
@@ -240,10 +237,8 @@ class Training:
         """The epochs: each timed by the plug-in, then evaluated outside the clock."""
         spec, w = self.spec, self.spec.workload
         n = len(data.x_train)
-        probe = session.predict(data.x_train[: w.batch_size])
-        fairness.check_shapes(probe.shape, data.y_train[: w.batch_size].shape, w.loss)
-        t = time.perf_counter()
-        self.initial_loss, _ = fairness.evaluate(_predict_all(session, data.x_train), data.y_train, w.loss)
+        t = time.perf_counter()  # fairness.evaluate checks the output shape before any epoch
+        self.initial_loss, _ = fairness.evaluate(session.outputs("train"), data.y_train, w.loss)
         self.evaluation_seconds += time.perf_counter() - t
 
         order_hash = hashlib.sha256()
@@ -263,10 +258,8 @@ class Training:
                 raise Diverged(epoch, running)
             cumulative += seconds
             t = time.perf_counter()
-            train_loss, train_metric = fairness.evaluate(
-                _predict_all(session, data.x_train), data.y_train, w.loss
-            )
-            val_loss, val_metric = fairness.evaluate(_predict_all(session, data.x_val), data.y_val, w.loss)
+            train_loss, train_metric = fairness.evaluate(session.outputs("train"), data.y_train, w.loss)
+            val_loss, val_metric = fairness.evaluate(session.outputs("val"), data.y_val, w.loss)
             self.evaluation_seconds += time.perf_counter() - t
             if not all(map(math.isfinite, (train_loss, val_loss))):
                 raise Diverged(epoch, train_loss)
@@ -385,6 +378,7 @@ def run(spec: JobSpec, plugin_module: str, data_dir: Path, out: Path) -> RunRepo
         error=error,
         noise=training.noise,
         gpu_telemetry=training.gpu_telemetry,
+        resources=resources.peak(),  # read last: the peak of the whole job, evaluation included
     )
     write_text_atomic(out, report.model_dump_json(indent=2))
     return report

@@ -17,7 +17,8 @@ from schemas.job import Framework, Strict
 # 3: GPU evidence (GpuInfo details, GpuTelemetry, EpochRecord.device_seconds/energy), the placement,
 #    the applied TF32 mode and each runner's input path. Older reports still load: every new field is
 #    optional, and a report without it is "not measured".
-REPORT_SCHEMA_VERSION: Final = 3
+# 4: the runner process tree's peak memory (RunReport.resources), optional like the above.
+REPORT_SCHEMA_VERSION: Final = 4
 
 # skipped: never started (its runner environment could not be built, or the run was interrupted).
 Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed", "skipped"]
@@ -168,6 +169,20 @@ class Noise(Strict):
     readable: bool = True  # False: /proc/stat could not be read, so nothing could be seen
 
 
+class Resources(Strict):
+    """Peak memory of the runner (runners/resources.py): the kernel's high-water mark of resident
+    memory, for the runner process and for any child process it waited for, whichever is larger.
+    One process's peak, not a sum over processes alive at the same time."""
+
+    peak_rss_bytes: int = Field(ge=0)
+    peak_rss_source: str  # which reading gave it, e.g. "/proc/self/status VmHWM"
+    vm_hwm_bytes: int | None = Field(default=None, ge=0)  # the runner process's own mark (Linux)
+    # getrusage ru_maxrss. On Linux, RUSAGE_SELF also counts the image the runner was exec'ed from
+    # (its launcher's memory at fork), so where VmHWM exists it is kept only as an upper bound.
+    self_maxrss_bytes: int | None = Field(default=None, ge=0)
+    children_maxrss_bytes: int | None = Field(default=None, ge=0)  # the largest waited-for child
+
+
 class ErrorInfo(Strict):
     type: str
     message: str
@@ -183,7 +198,7 @@ class NodeInfo(Strict):
 
 
 class RunReport(Strict):
-    schema_version: Literal[1, 2, 3] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3, 4] = REPORT_SCHEMA_VERSION
     spec_id: str
     framework: Framework
     status: Status
@@ -198,6 +213,7 @@ class RunReport(Strict):
     error: ErrorInfo | None = None
     noise: Noise | None = None
     gpu_telemetry: GpuTelemetry | None = None
+    resources: Resources | None = None
     # Filled in by the orchestrator from what it saw of the process.
     exit_code: int | None = None
     wall_seconds: float | None = None

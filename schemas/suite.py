@@ -8,10 +8,19 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.datasets import CATALOG, LOSS_FOR_TASK, DatasetName, Task
+from schemas.datasets import CATALOG, LOSS_FOR_TASK, METRIC_FOR_TASK, DatasetName, Task
 from schemas.job import MAX_JOB_SECONDS, MAX_THREADS, Framework, Strict, TrainingSettings, fault, output_fault
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+# Time to target: a validation metric reaches its target from its better side, so accuracy
+# rises to it (>=) and MSE falls to it (<=). Anything else would have no direction.
+REACHED_FROM: dict[str, Literal[">=", "<="]] = {"accuracy": ">=", "mse": "<="}
+
+
+def reaches(metric: str, value: float, target: float) -> bool:
+    """Whether a validation `metric` of `value` has reached `target` (see REACHED_FROM)."""
+    return value >= target if REACHED_FROM[metric] == ">=" else value <= target
 
 
 class SuiteTask(TrainingSettings):
@@ -23,6 +32,10 @@ class SuiteTask(TrainingSettings):
     # Accepted datasets in order of preference: the first one available here is used, and the
     # report says which and why (e.g. MNIST, then Fashion-MNIST as the offline drop-in).
     datasets: tuple[DatasetName, ...] = Field(min_length=1, max_length=16, strict=False)
+    # Time to target (as MLPerf scores training): the validation metric each job must reach; its
+    # first such epoch and the training seconds up to it are reported. Not a training setting: it is
+    # not copied into the jobs (plan._workload takes TrainingSettings only), so spec ids ignore it.
+    target: float | None = Field(default=None, allow_inf_nan=False)
 
     @field_validator("name")
     @classmethod
@@ -41,11 +54,30 @@ class SuiteTask(TrainingSettings):
             problem = output_fault(self.layers, dataset)
             if problem is not None:
                 raise problem
+        problem = target_fault(self.metric, self.target)
+        if problem is not None:
+            raise problem
         return self
+
+    @property
+    def metric(self) -> str:
+        return METRIC_FOR_TASK[self.task]
 
     @property
     def loss(self) -> str:
         return LOSS_FOR_TASK[self.task]
+
+
+def target_fault(metric: str, target: float | None) -> PydanticCustomError | None:
+    """Why `target` cannot tell one job from another, or None: an accuracy target must lie in (0, 1]
+    (any network reaches 0, none passes 1); an MSE target above 0 (an MSE is never below it)."""
+    if target is None:
+        return None
+    if metric == "accuracy" and not 0 < target <= 1:
+        return fault("target", f"is {target!r}; an accuracy target must be in (0, 1]")
+    if metric == "mse" and not target > 0:
+        return fault("target", f"is {target!r}; an MSE target must be above 0")
+    return None
 
 
 AUTO_FIRST_REPEATS = 5  # the fewest with which the verdict rule can decide anything

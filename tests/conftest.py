@@ -64,6 +64,13 @@ def _no_stored_calibration(tmp_path_factory: pytest.TempPathFactory, monkeypatch
 
 
 @pytest.fixture(autouse=True)
+def _history_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every finished `bench orchestrate` run is added to the results history: the tests' runs go to a
+    throwaway store, never the user's (~/.cache/bench/history)."""
+    monkeypatch.setenv("BENCH_HISTORY_DIR", str(tmp_path_factory.mktemp("history")))
+
+
+@pytest.fixture(autouse=True)
 def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rich wraps at 80 columns when there is no terminal; tests match whole lines."""
     monkeypatch.setenv("COLUMNS", "250")

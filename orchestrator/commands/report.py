@@ -8,7 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from orchestrator.results import render_run
+from orchestrator.errors import cli_errors
+from orchestrator.rerender import rerender
 
 
 def report(
@@ -26,10 +27,8 @@ def report(
     Example: bench report results/paper-20261124-101500
     """
     console = Console()
-    if not (run_dir / "specs").is_dir():
-        console.print(f"[red]error:[/] {run_dir} is not a run directory (no specs/ inside)", highlight=False)
-        raise typer.Exit(2)
-    rendered = render_run(run_dir, keep_contaminated=keep_contaminated)
+    with cli_errors(console):
+        rendered = rerender(run_dir, keep_contaminated=keep_contaminated)
     for path in rendered.paths:
         console.print(f"wrote {path}", highlight=False)
     console.print(rendered.summary, highlight=False)

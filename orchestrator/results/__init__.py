@@ -17,10 +17,13 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from orchestrator.results import stats
+from orchestrator.results._format import Table
 from orchestrator.results.breakdown import wall_breakdown, write_breakdown
 from orchestrator.results.html import render_html
-from orchestrator.results.parity import parity_rows, parity_table
+from orchestrator.results.parity import ParityRow, parity_rows, parity_table
 from orchestrator.results.plots import render_plots
 from orchestrator.results.tables import WinnerRow, build_tables
 from orchestrator.results.tidy import (
@@ -33,7 +36,7 @@ from orchestrator.results.tidy import (
 )
 from schemas.common import write_text_atomic
 
-__all__ = ["Rendered", "load_run", "metrics_frame", "recorded_margin", "render_run", "summary_line"]
+__all__ = ["Judged", "Rendered", "judge", "load_run", "metrics_frame", "recorded_margin", "render_run", "summary_line"]
 
 
 @dataclass(frozen=True)
@@ -110,39 +113,52 @@ def recorded_gemm(meta: dict[str, object]) -> dict[str, float] | None:
     return rates or None
 
 
+@dataclass(frozen=True)
+class Judged:
+    """Every verdict of a run, computed once: what render_run writes and bench's `Run` shows."""
+
+    metrics: pd.DataFrame  # tidy, one row per job x epoch (metrics.csv)
+    tables: list[Table]  # results_<task>, winner
+    rows: list[WinnerRow]  # the winner table's rows
+    parity_rows: list[ParityRow]
+    parity: Table
+    summary: str
+    margin: float
+    keep_contaminated: bool
+
+
+def judge(run: RunData, margin: float | None = None, keep_contaminated: bool | None = None) -> Judged:
+    """The run's tables, verdicts and parity rows. `margin` (the verdicts' equivalence margin) and
+    `keep_contaminated` (let contaminated jobs count in the medians and verdicts) default to what
+    the run recorded in run.json (so a re-render gives the same tables), else 5% and no."""
+    margin = recorded_margin(run.meta) if margin is None else margin
+    keep = run.meta.get("keep_contaminated") is True if keep_contaminated is None else keep_contaminated
+    metrics = metrics_frame(run)
+    tables, rows = build_tables(final_frame(metrics, keep), margin, recorded_gemm(run.meta))
+    prows = parity_rows(run)
+    return Judged(metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep)
+
+
 def render_run(
     run_dir: Path, margin: float | None = None, plots: bool = True, keep_contaminated: bool | None = None
 ) -> Rendered:
     """Write metrics, tables, plots and report.html into `run_dir`; return the written paths and the
-    summary line. `margin`: the verdicts' equivalence margin m; `keep_contaminated`: let contaminated
-    jobs count in the medians and verdicts; both default to what the run recorded in run.json (so a
-    re-render gives the same tables), else 5% and no. `plots=False` skips the figures (the slow part)
-    in the files and the page."""
+    summary line. `margin`, `keep_contaminated`: as `judge`. `plots=False` skips the figures (the
+    slow part) in the files and the page."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
-    if margin is None:
-        recorded = run.meta.get("margin")
-        margin = (
-            float(recorded) if isinstance(recorded, int | float) and 0 < recorded < 1 else stats.MIN_MARGIN
-        )
-    if keep_contaminated is None:
-        keep_contaminated = run.meta.get("keep_contaminated") is True
-    metrics = metrics_frame(run)
+    judged = judge(run, margin, keep_contaminated)
     written = write_metrics(run, run_dir)
-
-    tables, rows = build_tables(final_frame(metrics, keep_contaminated), margin, recorded_gemm(run.meta))
-    prows = parity_rows(run)
-    ptable = parity_table(prows)
-    for t in [*tables, ptable]:
+    for t in [*judged.tables, judged.parity]:
         written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.md", t.markdown()))
         written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.csv", t.csv()))
 
-    figures = render_plots(metrics, run_dir / "plots") if plots else []
+    figures = render_plots(judged.metrics, run_dir / "plots") if plots else []
     written += [path for plot in figures for path in plot.paths]
 
-    summary = summary_line(run, rows, keep_contaminated)
     spent = wall_breakdown(run, run_dir)
     written.append(write_breakdown(spent, run_dir / "tables" / "wall_time.json"))
-    page = render_html(run, summary, tables, ptable, prows, figures, keep_contaminated, spent.line())
+    page = render_html(run, judged.summary, judged.tables, judged.parity, judged.parity_rows, figures,
+                       judged.keep_contaminated, spent.line())  # fmt: skip
     written.append(write_text_atomic(run_dir / "report.html", page))
-    return Rendered(written, summary, spent.line())
+    return Rendered(written, judged.summary, spent.line())

@@ -1,8 +1,9 @@
 """The paper's figures, with repeats: per task, epochs vs cumulative training time, vs training
 metric and vs validation metric; one line per framework (median over ok repeats) and a min–max band.
 
-matplotlib is imported inside functions (importing this module stays cheap) and figures are drawn
-on `Figure` + the Agg canvas directly, never through pyplot's global state. SVG output uses a fixed
+`figure()` draws the panels (the Python API's `Run.plot` shows it as is); `render_plots` saves one
+task's figure per file. matplotlib is imported inside functions (importing this module stays cheap)
+and figures are drawn on `Figure` + the Agg canvas directly, never through pyplot's global state. SVG output uses a fixed
 hash salt and no date; PNG carries no date either, so files only change when the data does.
 """
 
@@ -11,12 +12,19 @@ from __future__ import annotations
 import io
 import math
 import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from schemas.common import write_bytes_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 # (file suffix, column, y label template, title part)
 FIGURES: tuple[tuple[str, str, str, str], ...] = (
@@ -79,11 +87,21 @@ def _colour(framework: str, index: int) -> str:
     return COLOURS.get(framework, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
 
 
-def draw(task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame) -> tuple[bytes, bytes]:
-    """Render one figure; returns (png bytes, svg bytes)."""
+PANEL_SIZE = (7.0, 4.2)  # inches, one task's panel
+WHICH = tuple(name for name, _, _, _ in FIGURES)
+
+
+def _style() -> AbstractContextManager[None]:
+    """The settings a figure is drawn and saved under. The font size is read when the texts are
+    made and the SVG settings when a figure is saved, so both steps run under it. Fixed salt: SVG
+    element ids are otherwise random per process."""
     import matplotlib
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+
+    return matplotlib.rc_context({"svg.hashsalt": "bench", "svg.fonttype": "path", "font.size": 10.0})
+
+
+def _draw_panel(ax: Axes, task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame) -> None:
+    """One task's epochs vs `which` on `ax`: a median line and a min–max band per framework."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     spec = {name: (col, ylabel, title) for name, col, ylabel, title in FIGURES}
@@ -92,43 +110,78 @@ def draw(task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame
         "metric": METRIC_NAMES.get(metric, metric),
         "metric_label": METRIC_LABELS.get(metric, metric),
     }
-    # Fixed salt: SVG element ids are otherwise random per process.
-    with matplotlib.rc_context({"svg.hashsalt": "bench", "svg.fonttype": "path", "font.size": 10.0}):
-        fig = Figure(figsize=(7.0, 4.2), dpi=100)
+    data = curves(metrics, task, column)
+    for i, c in enumerate(data):
+        colour = _colour(c.framework, i)
+        label = f"{c.framework} (median of {c.n_repeats}, band min–max)"
+        ax.fill_between(c.epochs, c.low, c.high, color=colour, alpha=0.2, linewidth=0)
+        dash, marker = STYLES[i % len(STYLES)]
+        ax.plot(
+            c.epochs, c.median, color=colour, linestyle=dash, marker=marker, markersize=3.5,
+            markerfacecolor="none" if i % 2 else colour, label=label,
+        )  # fmt: skip
+    if not data:
+        ax.text(0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes)
+    elif metric == "mse" and which != "time" and min(min(c.low) for c in data) > 0:
+        # Losses fall by orders of magnitude; a log axis keeps late epochs readable.
+        ax.set_yscale("log")
+        # Plain numbers (0.3, 0.4) read better than 3x10^-1 on a short axis.
+        lo = min(min(c.low) for c in data)
+        hi = max(max(c.high) for c in data)
+        few_decades = hi / lo < 100
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _minor_label(v, few_decades)))
+    if which == "time":
+        ax.set_ylim(bottom=0)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel.format(**fmt_args))
+    ax.set_title(f"{task} on {dataset}: epochs vs {title.format(**fmt_args)}")
+    ax.grid(True, alpha=0.3)
+    if data:
+        ax.legend(loc="best", fontsize=8)
+
+
+def tasks_in(metrics: pd.DataFrame) -> list[str]:
+    return sorted(str(t) for t in metrics["task"].dropna().unique())
+
+
+def figure(
+    metrics: pd.DataFrame,
+    which: str,
+    tasks: Sequence[str] | None = None,
+    figure_class: type[Figure] | None = None,
+) -> Figure:
+    """Epochs vs `which` ("time", "train_metric" or "val_metric"), one panel per task in `tasks`
+    (default: every task), stacked; the Agg canvas is attached, no pyplot state is touched.
+    `figure_class`: a Figure subclass to make (as pyplot's FigureClass). ValueError for an
+    unknown `which`.
+
+    Example:
+        >>> figure(metrics, "time", ["regression"]).savefig("regression_time.png")
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if which not in WHICH:
+        raise ValueError(f"unknown figure {which!r}; one of {', '.join(WHICH)}")
+    chosen = tasks_in(metrics) if tasks is None else list(tasks)
+    with _style():
+        size = (PANEL_SIZE[0], PANEL_SIZE[1] * max(1, len(chosen)))
+        fig = (figure_class or Figure)(figsize=size, dpi=100)
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        data = curves(metrics, task, column)
-        for i, c in enumerate(data):
-            colour = _colour(c.framework, i)
-            label = f"{c.framework} (median of {c.n_repeats}, band min–max)"
-            ax.fill_between(c.epochs, c.low, c.high, color=colour, alpha=0.2, linewidth=0)
-            dash, marker = STYLES[i % len(STYLES)]
-            ax.plot(
-                c.epochs, c.median, color=colour, linestyle=dash, marker=marker, markersize=3.5,
-                markerfacecolor="none" if i % 2 else colour, label=label,
-            )  # fmt: skip
-        if not data:
-            ax.text(0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes)
-        elif metric == "mse" and which != "time" and min(min(c.low) for c in data) > 0:
-            # Losses fall by orders of magnitude; a log axis keeps late epochs readable.
-            ax.set_yscale("log")
-            # Plain numbers (0.3, 0.4) read better than 3x10^-1 on a short axis.
-            lo = min(min(c.low) for c in data)
-            hi = max(max(c.high) for c in data)
-            few_decades = hi / lo < 100
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: _minor_label(v, few_decades)))
-        if which == "time":
-            ax.set_ylim(bottom=0)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel.format(**fmt_args))
-        ax.set_title(f"{task} on {dataset}: epochs vs {title.format(**fmt_args)}")
-        ax.grid(True, alpha=0.3)
-        if data:
-            ax.legend(loc="best", fontsize=8)
+        for i, task in enumerate(chosen):
+            dataset, metric = _labels(metrics, task)
+            _draw_panel(fig.add_subplot(len(chosen), 1, i + 1), task, dataset, metric, which, metrics)
         fig.tight_layout()
-        png, svg = io.BytesIO(), io.BytesIO()
+    return fig
+
+
+def draw(task: str, which: str, metrics: pd.DataFrame) -> tuple[bytes, bytes]:
+    """Render one task's figure; returns (png bytes, svg bytes), dated nowhere."""
+    fig = figure(metrics, which, [task])
+    png, svg = io.BytesIO(), io.BytesIO()
+    with _style():
         fig.savefig(png, format="png", metadata={"Software": None})
         fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
     return png.getvalue(), svg.getvalue()
@@ -158,10 +211,10 @@ def _safe(name: str) -> str:
 def render_plots(metrics: pd.DataFrame, out_dir: Path) -> list[Plot]:
     """Write plots/<task>_<what>.png|svg for every task; the PNG bytes come back for embedding."""
     result: list[Plot] = []
-    for task in sorted(str(t) for t in metrics["task"].dropna().unique()):
+    for task in tasks_in(metrics):
         dataset, metric = _labels(metrics, task)
         for which, _, _, title in FIGURES:
-            png, svg = draw(task, dataset, metric, which, metrics)
+            png, svg = draw(task, which, metrics)
             stem = _safe(f"{task}_{which}")
             paths = (
                 write_bytes_atomic(out_dir / f"{stem}.png", png),

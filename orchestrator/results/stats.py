@@ -38,6 +38,18 @@ sorted name order; only finite values count.
     the margin) or below log(1 + m) - |delta| (90%: to show equivalence, when it is inside). Above
     REPEATS_CAP it says "> 50". It assumes the observed shift and spread are the true ones: "about".
 
+Time to target (`censored=True`): a job that never reached the target is +inf, slower than any job
+that did; it is kept, never dropped. +inf needs no special case in the rank-based rule above: its
+log is +inf, its pairs with finite values are -inf or +inf and sort to the ends, and two +inf
+values tie (their pair counts as 0). So an arm that never reaches the target loses to one that
+always does (every pair is infinite: the interval excludes 0), a mixed arm ranks below one that
+always reaches it, and the estimate or its interval may be infinite: the ratio then reads inf (or
+0) and the verdict states how many jobs of each side reached the target. With such values the
+spread of log values is infinite, so "about N repeats" comes from Noether's approximation for the
+Mann–Whitney test instead: N = z^2 / (6 (p - 1/2)^2) per side, p = P(a < b) over all pairs (ties
+count half), z the 95% normal quantile. If no job on either side reached the target there is no
+comparison to make: "inconclusive", no N.
+
 Under A/A (both sides from one distribution) the chance of a false "faster/better" is at most
 1 - (95% interval coverage) = 8/252 = 3.2% at 5 vs 5, whatever the noise's shape; with a true
 difference beyond the margin, the chance of a false "equivalent" is at most 5% (TOST).
@@ -95,18 +107,21 @@ def margin_for(noise_floor: float | None) -> float:
     return max(MIN_MARGIN, noise_floor)
 
 
-def _array(values: Values) -> FloatArray:
+def _array(values: Values, censored: bool = False) -> FloatArray:
+    """The finite values; with `censored`, +inf (never reached the target) is kept too."""
     arr = np.asarray(values, dtype=np.float64).ravel()
-    return arr[np.isfinite(arr)]
+    keep = np.isfinite(arr) | (censored & (arr == math.inf))
+    return arr[keep]
 
 
 def _median(x: FloatArray) -> float:
     return float(np.median(x)) if x.size else math.nan
 
 
-def mann_whitney_p(a: Values, b: Values) -> float:
-    """Two-sided Mann-Whitney U p-value; NaN when either side is empty."""
-    xa, xb = _array(a), _array(b)
+def mann_whitney_p(a: Values, b: Values, censored: bool = False) -> float:
+    """Two-sided Mann-Whitney U p-value; NaN when either side is empty. `censored`: +inf counts, as
+    the highest rank (ties among themselves)."""
+    xa, xb = _array(a, censored), _array(b, censored)
     if xa.size == 0 or xb.size == 0:
         return math.nan
     with warnings.catch_warnings():
@@ -193,7 +208,9 @@ def _order_stat(d: FloatArray, k: int, low: bool) -> FloatArray:
 def shifts(x: FloatArray, y: FloatArray) -> Shifts:
     """x: (trials, n_a), y: (trials, n_b), already on the analysis scale (log values)."""
     n_a, n_b = x.shape[1], y.shape[1]
-    d = np.sort((x[:, :, None] - y[:, None, :]).reshape(x.shape[0], n_a * n_b), axis=1)
+    with np.errstate(invalid="ignore"):  # inf - inf: two jobs that never reached a target tie
+        d = (x[:, :, None] - y[:, None, :]).reshape(x.shape[0], n_a * n_b)
+    d = np.sort(np.where(np.isnan(d), 0.0, d), axis=1)
     k95, k90 = critical_rank(n_a, n_b, CI_LEVEL), critical_rank(n_a, n_b, TOST_LEVEL)
     return Shifts(
         estimate=np.median(d, axis=1),
@@ -242,6 +259,18 @@ def repeats_needed(
     n = np.arange(2, cap + 1)
     ok = (sd[:, None] * per_sd < target[:, None]) & (n[None, :] > max(n_a, n_b))
     return np.where(ok.any(axis=1), n[np.argmax(ok, axis=1)], cap + 1).astype(np.int64)
+
+
+def censored_repeats(xa: FloatArray, xb: FloatArray, cap: int = REPEATS_CAP) -> int:
+    """About how many repeats per side would decide, by Noether's approximation for the Mann–Whitney
+    test (see the module docstring): for samples with +inf, whose log spread is infinite."""
+    p = float(np.mean(xa[:, None] < xb[None, :]) + 0.5 * np.mean(xa[:, None] == xb[None, :]))
+    effect = abs(p - 0.5)
+    if effect == 0.0:
+        return cap + 1
+    z = float(sps.norm.ppf(1.0 - (1.0 - CI_LEVEL) / 2.0))
+    n = max(math.floor(z * z / (6.0 * effect * effect)) + 1, xa.size + 1, xb.size + 1)
+    return min(n, cap + 1)
 
 
 @dataclass(frozen=True)
@@ -310,7 +339,10 @@ def advantage_text(
     winner: str, adjective: str, x: float, lo: float | None = None, hi: float | None = None
 ) -> str:
     """'pytorch faster by 25% [95% CI 18%–31%]', or from 100% up as a multiple, interval included:
-    'pytorch 12.4x faster [95% CI 11.9x–13.0x]' (the slower takes 12.4 times as long)."""
+    'pytorch 12.4x faster [95% CI 11.9x–13.0x]' (the slower takes 12.4 times as long). An infinite
+    X (the other side mostly never reached a target) has no size: 'pytorch faster'."""
+    if math.isinf(x):
+        return f"{winner} {adjective}"
     multiple = x >= 1.0
     head = (
         f"{winner} {percent_text(x, True)} {adjective}"
@@ -334,10 +366,11 @@ def repeats_text(repeats: int | None) -> str:
 
 def _analysis_scale(xa: FloatArray, xb: FloatArray) -> tuple[FloatArray, FloatArray, Scale]:
     """Log values when all are > 0; else values over |median(b)| (|median(a)|, or 1, when that is 0),
-    so that the margin stays a fraction of b's level."""
+    so that the margin stays a fraction of b's level (medians of the finite values: +inf stays +inf)."""
     if bool(np.all(xa > 0.0) and np.all(xb > 0.0)):
         return np.log(xa), np.log(xb), "log"
-    ref = abs(_median(xb)) or abs(_median(xa)) or 1.0
+    levels = (abs(_median(x[np.isfinite(x)])) for x in (xb, xa))
+    ref = next((level for level in levels if level > 0.0), 1.0)  # NaN (no finite value) is not > 0
     return xa / ref, xb / ref, "raw"
 
 
@@ -360,13 +393,19 @@ def verdict(
     margin: float = MIN_MARGIN,
     adjective: str = "better",
     min_repeats: int = MIN_REPEATS,
+    censored: bool = False,
 ) -> Verdict:
     """Compare two groups of per-repeat values (see the module docstring for every definition).
-    `adjective` words the winner ("faster" for times)."""
+    `adjective` words the winner ("faster" for times). `censored` (time to target, lower is better):
+    +inf is a job that never reached the target, kept and ranked slower than every job that did."""
     _checked_margin(margin)
-    xa, xb = _array(a), _array(b)
+    if censored and better != "lower":
+        raise ValueError("censored values (+inf: never reached) need lower-is-better")
+    xa, xb = _array(a, censored), _array(b, censored)
     med_a, med_b = _median(xa), _median(xb)
-    p = mann_whitney_p(xa, xb)
+    p = mann_whitney_p(xa, xb, censored)
+    reached_a, reached_b = int(np.isfinite(xa).sum()), int(np.isfinite(xb).sum())
+    unreached = reached_a < xa.size or reached_b < xb.size
     nan = math.nan
     ratio = ci_lo = ci_hi = eq_lo = eq_hi = nan
     scale: Scale = "log"
@@ -386,6 +425,9 @@ def verdict(
     if xa.size < max(min_repeats, 1) or xb.size < max(min_repeats, 1):  # else x, y, s, bound are set
         outcome = "not enough repeats"
         text = f"not enough repeats (n={xa.size} vs {xb.size}; need {min_repeats})"
+    elif reached_a == reached_b == 0:  # only censored values: all tie, but nothing was measured
+        outcome = "inconclusive"
+        text = "inconclusive — no job reached the target"
     elif code in (A_HIGHER, A_LOWER):
         outcome = "better"
         winner = name_a if (code == A_HIGHER) == (better == "higher") else name_b
@@ -397,10 +439,19 @@ def verdict(
         text = f"equivalent within ±{margin * 100:.3g}% [90% CI {_ratio_text(eq_lo)}–{_ratio_text(eq_hi)}]"
     else:
         outcome = "inconclusive"
-        repeats = int(repeats_needed(x[None, :], y[None, :], s, bound)[0])
+        if unreached:
+            repeats = censored_repeats(xa, xb)
+        else:
+            repeats = int(repeats_needed(x[None, :], y[None, :], s, bound)[0])
         text = f"inconclusive — {repeats_text(repeats)} repeats per side would decide"
     if scale == "raw" and outcome != "not enough repeats":
         text += " (raw-scale differences: a value <= 0 has no log)"
+    if unreached:
+        first, second = (name_b, name_a) if winner == name_b else (name_a, name_b)
+        counts = {name_a: (reached_a, xa.size), name_b: (reached_b, xb.size)}
+        reach = (f"{first} reached the target in {counts[first][0]}/{counts[first][1]} jobs, "
+                 f"{second} in {counts[second][0]}/{counts[second][1]}")  # fmt: skip
+        text = f"{winner} {adjective}: {reach}" if math.isinf(adv) else f"{text}; {reach}"
     return Verdict(
         name_a=name_a,
         name_b=name_b,

@@ -7,14 +7,16 @@ every job counts in "n ok / n total".
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from orchestrator.results import stats
-from orchestrator.results._format import MISSING, Table, fmt, fmt_csv, fmt_spread
+from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
 from orchestrator.results.tidy import finite
 from schemas.datasets import METRIC_FOR_TASK
+from schemas.suite import REACHED_FROM
 
 # (column in the per-job frame, display label); "{metric}" is filled in per task.
 QUANTITIES: tuple[tuple[str, str], ...] = (
@@ -25,7 +27,12 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     ("first_epoch_seconds", "first epoch (s)"),
     ("setup_seconds", "setup (s)"),
     ("train_gflops", "GEMM GFLOP/s, steady epoch"),
+    ("epochs_to_target", "epochs to target"),
+    ("seconds_to_target", "time to target (s)"),
+    ("peak_rss_mb", "peak RSS (MiB)"),
 )
+# Time to target: a job that never reached the target counts as +inf (tidy.time_to_target).
+TARGET_COLUMNS = ("epochs_to_target", "seconds_to_target")
 # Winner-table criteria: (criterion, column). Quality's direction comes from the task's metric.
 # Total time answers "which trains this job faster"; the steady-state epoch separates the
 # framework's per-epoch speed from one-off tracing/compilation in epoch 1.
@@ -33,6 +40,7 @@ CRITERIA: tuple[tuple[str, str], ...] = (
     ("time", "total_train_seconds"),
     ("epoch time", "steady_epoch_seconds"),
     ("quality", "final_val_metric"),
+    ("time to target", "seconds_to_target"),  # only for a task with a target in the suite
 )
 SPREAD_CAPTION = "Each cell: median (min–max) over ok repeats; min–max rather than IQR because"
 SPREAD_CAPTION += " repeats are few."
@@ -64,6 +72,26 @@ def ok_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
     return finite(rows[column].tolist())
 
 
+def to_target_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
+    """Like `ok_values` for a TARGET_COLUMNS column, but a job that never reached the target is
+    kept, as +inf: slower than every job that did (stats.verdict's `censored`)."""
+    used = group["in_verdicts"] if "in_verdicts" in group else group["status"] == "ok"
+    rows = group[(group["framework"] == framework) & used]
+    never = rows["seconds_to_target"] == math.inf
+    return [math.inf if missed else float(v) for v, missed in zip(rows[column], never, strict=True)
+            if missed or not pd.isna(v)]  # fmt: skip
+
+
+def task_target(group: pd.DataFrame) -> float | None:
+    targets = sorted({float(t) for t in group["target"].dropna()}) if "target" in group else []
+    return targets[0] if len(targets) == 1 else None
+
+
+def target_text(metric: str, target: float) -> str:
+    """'val accuracy >= 0.88'"""
+    return f"val {metric} {REACHED_FROM.get(metric, '?')} {target:g}"
+
+
 def contaminated_count(jobs: pd.DataFrame) -> int:
     return int(((jobs["status"] == "ok") & jobs["contaminated"].fillna(False).astype(bool)).sum())
 
@@ -71,6 +99,26 @@ def contaminated_count(jobs: pd.DataFrame) -> int:
 def _summary(values: list[float]) -> tuple[float, float, float]:
     s = pd.Series(values, dtype="float64")
     return float(s.median()), float(s.min()), float(s.max())
+
+
+def _quantity(group: pd.DataFrame, framework: str, column: str) -> tuple[str, list[str]]:
+    """One results-table cell, 'median (min–max)', and its CSV fields: median, min, max, n."""
+    to_target = column in TARGET_COLUMNS
+    values = (to_target_values if to_target else ok_values)(group, framework, column)
+    med, lo, hi = _summary(values) if values else (math.nan,) * 3
+    one = _epochs if column == "epochs_to_target" else fmt  # epochs are whole: no padded digits
+    if not values:
+        cell = MISSING
+    else:
+        cell = one(med) if len(values) == 1 else f"{one(med)} ({one(lo)}–{one(hi)})"
+    reached = sum(map(math.isfinite, values))
+    if to_target and reached < len(values):
+        cell += f", reached {reached}/{len(values)}"
+    return cell, [fmt_csv(med), fmt_csv(lo), fmt_csv(hi), str(len(values))]
+
+
+def _epochs(x: float) -> str:
+    return "inf" if math.isinf(x) else f"{x:g}"
 
 
 def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, float] | None = None) -> Table:
@@ -81,9 +129,11 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
     better = stats.BETTER.get(metric, "lower")
     labels = [label.format(metric=metric) for _, label in QUANTITIES]
     headers = ("framework", "ok / total", *labels, *(("share of calibrated GEMM rate",) if gemm else ()))
+    target = task_target(group)
     csv_headers: list[str] = ["task", "framework", "n_ok", "n_total", "n_contaminated"]
     for col, _ in QUANTITIES:
         csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
+    csv_headers += ["target", "n_reached_target"]
     if gemm:
         csv_headers.append("gemm_share")
     rows, csv_rows = [], []
@@ -96,10 +146,11 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
         cells = [fw, f"{n_ok} / {n_total}{dirty}"]
         raw = [task, fw, str(n_ok), str(n_total), str(n_dirty)]
         for col, _ in QUANTITIES:
-            values = ok_values(group, fw, col)
-            med, lo, hi = _summary(values) if values else (float("nan"),) * 3
-            cells.append(fmt_spread(med, lo, hi, len(values)))
-            raw += [fmt_csv(med), fmt_csv(lo), fmt_csv(hi), str(len(values))]
+            cell, fields = _quantity(group, fw, col)
+            cells.append(cell)
+            raw += fields
+        reached = sum(map(math.isfinite, to_target_values(group, fw, "seconds_to_target")))
+        raw += [fmt_csv(target), "" if target is None else str(reached)]
         if gemm:
             rate, values = gemm.get(fw), ok_values(group, fw, "train_gflops")
             share = float(pd.Series(values).median()) / rate if rate and values else float("nan")
@@ -121,7 +172,16 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
             if gemm
             else ""
         )
-        + ". Hardware: "
+        + ". "
+        + (
+            f"Time to target ({target_text(metric, target)}, the suite's target): the training seconds "
+            "and epochs until the first epoch that reached it; a job that never did counts as inf "
+            "(slower than any that did, never left out) and the cell says how many reached it"
+            if target is not None
+            else "Time to target: the suite sets no target for this task"
+        )
+        + ". Peak RSS: the runner's peak resident memory (getrusage: its own process or its largest "
+        "child, whichever is larger). Hardware: "
         + (" | ".join(hardware_classes(group)) or MISSING)
         + (" (MIXED: times are not comparable across these)" if len(hardware_classes(group)) > 1 else "")
         + "."
@@ -140,11 +200,12 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
 @dataclass(frozen=True)
 class WinnerRow:
     task: str
-    criterion: str  # "time", "epoch time" or "quality"
-    measure: str  # "total_train_seconds" / "accuracy" / "mse"
+    criterion: str  # "time", "epoch time", "quality" or "time to target"
+    measure: str  # "total_train_seconds" / "accuracy" / "mse" / "seconds_to_target"
     better: str
-    verdict: stats.Verdict | None  # None: fewer than two frameworks ran this task
+    verdict: stats.Verdict | None  # None: fewer than two frameworks ran this task, or none reached the target
     note: str = ""
+    target: str = ""  # time to target: 'val accuracy >= 0.88'
 
 
 def hardware_classes(group: pd.DataFrame) -> list[str]:
@@ -162,9 +223,16 @@ def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[W
         metric = task_metric(group, task)
         fws = frameworks_of(group)
         classes = hardware_classes(group)
+        target = task_target(group)
         for criterion, col in CRITERIA:
+            to_target = col in TARGET_COLUMNS
+            if to_target and target is None:
+                continue
             measure = metric if criterion == "quality" else col
             better = stats.BETTER[metric if criterion == "quality" else "time"]
+            row = WinnerRow(task, criterion, measure, better, None,
+                            target=target_text(metric, target) if to_target and target is not None else "")  # fmt: skip
+            values = {fw: (to_target_values if to_target else ok_values)(group, fw, col) for fw in fws}
             if len(fws) < 2 or len(classes) > 1:
                 # Timings from different hardware are never pooled into one verdict.
                 note = (
@@ -172,19 +240,25 @@ def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[W
                     if len(fws) < 2
                     else f"mixed hardware, not pooled: {' | '.join(classes)}; run each class apart"
                 )
-                out.append(WinnerRow(task, criterion, measure, better, None, note))
+                out.append(replace(row, note=note))
+                continue
+            if to_target and not any(map(math.isfinite, itertools.chain(*values.values()))):
+                # Nothing to rank, and more repeats of the same settings would not help.
+                counts = ", ".join(f"{fw} 0/{len(values[fw])}" for fw in fws)
+                out.append(replace(row, note=f"no job reached the target ({counts})"))
                 continue
             for fa, fb in itertools.combinations(fws, 2):
                 v = stats.verdict(
-                    ok_values(group, fa, col),
-                    ok_values(group, fb, col),
+                    values[fa],
+                    values[fb],
                     better=better,
                     name_a=fa,
                     name_b=fb,
                     margin=margin,
                     adjective="better" if criterion == "quality" else "faster",
+                    censored=to_target,
                 )
-                out.append(WinnerRow(task, criterion, measure, better, v))
+                out.append(replace(row, verdict=v))
     return out
 
 
@@ -211,7 +285,7 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
     )
     display, raw = [], []
     for r in rows:
-        crit = f"{r.criterion}: {r.measure} ({r.better} is better)"
+        crit = f"{r.criterion}: {r.measure} ({f'{r.target}; ' if r.target else ''}{r.better} is better)"
         v = r.verdict
         if v is None:
             cells = [r.task, crit, *(() if named else ("", "")), *([MISSING] * 7), r.note]
@@ -245,7 +319,9 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
         "the slower (worse) side's value over the faster (better) side's, minus 1, with its 95% CI; "
         "p: two-sided Mann-Whitney U. Time = total training seconds (all epochs, first included); epoch "
         "time = steady-state epoch (median of epochs 2..N); quality = validation metric after the last "
-        "epoch."
+        "epoch; time to target (where the suite sets a target) = training seconds until the first epoch "
+        "whose validation metric reached it, a job that never did counting as slower than any that did "
+        "(+inf: ranked, never left out; its verdict says how many jobs of each side reached it)."
     )
     csv_headers = (
         "task", "criterion", "measure", "better", "framework_a", "framework_b", "n_a", "n_b",

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
 from schemas.datasets import CATALOG, METRIC_FOR_TASK
 from schemas.errors import first_error
+from schemas.job import TrainingSettings
 from schemas.parse import ParseError, load_json_bytes
+from schemas.suite import Suite, reaches
 
 # Order of the columns in metrics.csv; a test pins it, so consumers can rely on it.
 COLUMNS: tuple[str, ...] = (
@@ -55,6 +58,10 @@ COLUMNS: tuple[str, ...] = (
     "data_seconds",
     "build_seconds",
     "train_gflops",  # the steady epoch's GEMM work per second (spec_gemm_flops), GFLOP/s
+    "target",  # the suite's target for the job's validation metric (time to target); empty: none
+    "epochs_to_target",  # the first epoch whose val_metric reached it; empty: not reached
+    "seconds_to_target",  # training seconds up to the end of that epoch; inf: an ok job never reached it
+    "peak_rss_mb",  # the runner's peak resident memory, MiB (runners/resources.py)
     "exit_code",
     "wall_seconds",
     "hostname",
@@ -69,7 +76,7 @@ COLUMNS: tuple[str, ...] = (
     "gpu_mode",  # exclusive | throughput (never pooled: a run has one mode)
     "placed_gpu",  # the GPU (UUID) the job was placed on
 )
-INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code")
+INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code", "epochs_to_target")
 BOOL_COLUMNS = ("contaminated",)
 SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
 
@@ -87,6 +94,7 @@ class Job:
     # Best-effort identity for a spec file that failed validation (None when unknowable).
     raw_framework: str | None = None
     raw_task: str | None = None
+    target: float | None = None  # the suite's target for this job's validation metric
 
     @property
     def framework(self) -> str | None:
@@ -157,7 +165,34 @@ def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
     )
 
 
-def _load_job(spec_path: Path, report_path: Path) -> Job:
+def _settings_key(task: str, dataset: str, settings: TrainingSettings) -> str:
+    """What identifies a suite task's jobs: its training settings on one dataset. A target is not
+    in a job's spec (it does not change training), so a job finds it by these."""
+    fields = settings.model_dump(mode="json", include=set(TrainingSettings.model_fields))
+    return json.dumps({"task": task, "dataset": dataset, **fields}, sort_keys=True)
+
+
+def _suite_targets(run: RunDir, problems: list[str]) -> dict[str, float]:
+    """Each target of the run's stored suite (suite.json, after command-line options), by
+    `_settings_key` on every dataset its task lists. A run directory without suite.json has none."""
+    path = run.suite_json
+    if not path.exists():
+        return {}
+    try:
+        suite = Suite.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        reason = first_error(exc) if isinstance(exc, ValidationError) else exc.strerror or exc
+        problems.append(f"suite.json is unreadable, so no time to target is shown: {reason}")
+        return {}
+    return {
+        _settings_key(task.task, dataset, task): task.target
+        for task in suite.tasks
+        if task.target is not None
+        for dataset in task.datasets
+    }
+
+
+def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> Job:
     spec_id = spec_path.stem
     raw, err = _read_json(spec_path)
     raw_fw, raw_task = _raw_identity(raw)
@@ -168,21 +203,25 @@ def _load_job(spec_path: Path, report_path: Path) -> Job:
     except ValidationError as exc:
         reason = f"spec failed validation: {first_error(exc)}"
         return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task)
+    target = targets.get(_settings_key(spec.workload.task, spec.workload.dataset, spec.workload))
+    job = Job(spec_id, spec, None, "crashed", "", target=target)
 
     if not report_path.exists():
-        return Job(spec_id, spec, None, "crashed", "no report was written")
+        return replace(job, reason="no report was written")
     if report_path.stat().st_size > MAX_REPORT_BYTES:
-        return Job(spec_id, spec, None, "crashed", f"report is over the {MAX_REPORT_BYTES}-byte cap")
+        return replace(job, reason=f"report is over the {MAX_REPORT_BYTES}-byte cap")
     _, err = _read_json(report_path)
     if err is not None:
-        return Job(spec_id, spec, None, "crashed", f"report unreadable: {err}")
+        return replace(job, reason=f"report unreadable: {err}")
     try:
         report = RunReport.model_validate_json(report_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
-        return Job(spec_id, spec, None, "crashed", f"report failed validation: {first_error(exc)}")
+        return replace(job, reason=f"report failed validation: {first_error(exc)}")
 
     verdict = judge(spec, report)
-    return Job(spec_id, spec, None if verdict.foreign else report, verdict.status, verdict.reason)
+    return replace(
+        job, report=None if verdict.foreign else report, status=verdict.status, reason=verdict.reason
+    )
 
 
 def load_run(run_dir: Path) -> RunData:
@@ -193,7 +232,8 @@ def load_run(run_dir: Path) -> RunData:
     spec_paths = run.spec_files()
     if not spec_paths:
         problems.append("no job specs found under specs/")
-    jobs = tuple(_load_job(path, run.paths_for(path.stem).report) for path in spec_paths)
+    targets = _suite_targets(run, problems)
+    jobs = tuple(_load_job(path, run.paths_for(path.stem).report, targets) for path in spec_paths)
     known = {job.spec_id for job in jobs}
     for path in run.report_files():
         if path.stem not in known:
@@ -251,6 +291,8 @@ def _job_fields(job: Job) -> dict[str, Any]:
         row.update(gpu_mode=report.placement.mode, placed_gpu=",".join(report.placement.gpus))
     peak = report.gpu_telemetry.memory_peak_bytes if report and report.gpu_telemetry else None
     row["gpu_memory_peak_mb"] = peak / 2**20 if peak is not None else None
+    row["peak_rss_mb"] = report.resources.peak_rss_bytes / 2**20 if report and report.resources else None
+    row.update(time_to_target(job))
     if report is not None and report.status == "ok":
         verdict = judge_noise(report)
         row["noise"] = verdict.text
@@ -274,6 +316,23 @@ def _job_fields(job: Job) -> dict[str, Any]:
     return row
 
 
+def time_to_target(job: Job) -> dict[str, Any]:
+    """`target`, and the first epoch whose validation metric reached it with the training seconds up
+    to that epoch's end. An ok job that never reached it gets +inf seconds (slower than any job that
+    did: the verdict ranks it, never drops it); a failed one that had not yet reached it, nothing."""
+    if job.target is None or job.report is None:
+        return {"target": job.target}
+    metric = job.report.metric
+    hit = next((e for e in job.report.epochs if reaches(metric, e.val_metric, job.target)), None)
+    if hit is not None:
+        return {
+            "target": job.target,
+            "epochs_to_target": hit.epoch,
+            "seconds_to_target": hit.cumulative_seconds,
+        }
+    return {"target": job.target, "seconds_to_target": math.inf if job.ok else None}
+
+
 def metrics_frame(run: RunData) -> pd.DataFrame:
     """One row per job x epoch (a job without epochs keeps one row with `epoch` empty), columns
     `COLUMNS`, sorted by task, framework, repeat, epoch (spec_id breaks ties)."""
@@ -294,6 +353,7 @@ def metrics_frame(run: RunData) -> pd.DataFrame:
         c
         for c in COLUMNS
         if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores", "_gflops", "_joules", "_mb"))
+        or c in ("target", "seconds_to_target")
     ]
     for col in float_cols:
         frame[col] = frame[col].astype("float64")

@@ -27,7 +27,8 @@ def invoke(*args: str):
 def test_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in ("orchestrate", "report", "datasets", "runners", "schema", "images", "check", "calibrate"):
+    for command in ("orchestrate", "report", "datasets", "runners", "schema", "images", "check", "calibrate",
+                    "history", "compare"):
         assert command in result.output
 
 

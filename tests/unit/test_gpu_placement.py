@@ -158,9 +158,9 @@ def test_a_gpu_host_gets_the_cuda_builds_of_both_frameworks():
 
 def test_the_driver_is_checked_before_any_job(tmp_path, monkeypatch):
     _fake_host(monkeypatch, 1)
-    from orchestrator.commands import orchestrate
+    from orchestrator import run_suite
 
-    monkeypatch.setattr(orchestrate, "driver_version", lambda: "470.57.02")
+    monkeypatch.setattr(run_suite, "driver_version", lambda: "470.57.02")
     monkeypatch.setattr(
         "orchestrator.backends.venv.VenvBackend.cuda_majors", lambda self, fws: {"pytorch": 12}
     )

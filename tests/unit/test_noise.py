@@ -85,11 +85,12 @@ def test_reports_without_evidence_are_not_measured_never_contaminated() -> None:
     assert not noise.judge_noise(failed).measured
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_older_reports_still_load(version: int) -> None:
     text = make_report(make_spec("pytorch", "regression")).model_dump_json(exclude_none=True)
-    old = RunReport.model_validate_json(text.replace('"schema_version":3', f'"schema_version":{version}'))
+    old = RunReport.model_validate_json(text.replace('"schema_version":4', f'"schema_version":{version}'))
     assert old.schema_version == version and old.noise is None and old.placement is None
+    assert old.resources is None
 
 
 def test_policy_reruns_a_contaminated_job_as_often_as_asked() -> None:
