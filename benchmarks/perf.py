@@ -49,6 +49,7 @@ from orchestrator.results import stats  # noqa: E402
 from runners import datasets  # noqa: E402
 from runners.environment import cpu_model  # noqa: E402
 from schemas import JobSpec, RunReport  # noqa: E402
+from schemas.common import write_text_atomic  # noqa: E402
 
 FRAMEWORKS = ("pytorch", "tensorflow")
 MARK_BEGIN, MARK_END = "<!-- perf:begin -->", "<!-- perf:end -->"
@@ -137,7 +138,10 @@ class Bench:
         out.unlink(missing_ok=True)
         self._run([self.python[arm.framework], "-m", f"runners.{arm.framework}", "--spec", str(spec_path),
                    "--out", str(out), "--data-dir", str(self.work / "data")], arm)  # fmt: skip
-        report = RunReport.model_validate_json(out.read_text())
+        try:
+            report = RunReport.model_validate_json(out.read_text())
+        except (OSError, ValueError) as exc:
+            raise SystemExit(f"error: {arm.label}: unreadable report {out}: {str(exc).splitlines()[0]}") from None
         if report.status != "ok" or report.timing is None or report.timing.steady_epoch_seconds is None:
             raise SystemExit(f"error: {arm.label}: runner ended {report.status}: {report.error}")
         return report.timing.steady_epoch_seconds
@@ -203,6 +207,12 @@ def machine_label(threads: int) -> str:
             f"threads (PyTorch): {rate:.0f} GFLOP/s")  # fmt: skip
 
 
+def save(path: Path, samples: dict[Arm, list[float]], args: argparse.Namespace, machine: str | None) -> None:
+    payload = {"machine": machine, "rounds": args.rounds, "epochs": args.epochs, "complete": machine is not None,
+               "samples": {a.label: v for a, v in samples.items()}}  # fmt: skip
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+
+
 def update_readme(path: Path, block: str) -> None:
     text = path.read_text()
     if MARK_BEGIN not in text or MARK_END not in text:
@@ -236,6 +246,7 @@ def main() -> None:
         order = arms[r % len(arms) :] + arms[: r % len(arms)]  # rotated: no arm always runs first
         for i, arm in enumerate(order, 1):
             samples[arm].append(bench.measure(arm))
+            save(out / "perf.json", samples, args, machine=None)  # nothing measured is lost on a failure
             print(
                 f"round {r + 1}/{args.rounds} [{i}/{len(arms)}] {arm.label}: {samples[arm][-1]:.3f} s",
                 flush=True,
@@ -245,9 +256,8 @@ def main() -> None:
             f"threads, {args.epochs} epochs per process, {args.rounds} interleaved rounds (`make perf`).")  # fmt: skip
     block = "\n".join([head, "", *table(samples, batches)])
     print("\n" + block)
-    (out / "perf.md").write_text(block + "\n")
-    (out / "perf.json").write_text(json.dumps({"machine": label, "rounds": args.rounds, "epochs": args.epochs,
-                                               "samples": {a.label: v for a, v in samples.items()}}, indent=2))  # fmt: skip
+    write_text_atomic(out / "perf.md", block + "\n")
+    save(out / "perf.json", samples, args, machine=label)
     print(f"wrote {out / 'perf.md'}")
     if args.readme:
         update_readme(ROOT / "benchmarks" / "README.md", block)
