@@ -32,8 +32,7 @@ import pandas as pd
 from orchestrator.calibration import machine_key
 from orchestrator.results import recorded_margin, stats
 from orchestrator.results.tables import CRITERIA, TARGET_COLUMNS, task_metric
-from orchestrator.results.tidy import RunData, final_frame, load_run, metrics_frame
-from orchestrator.rundir import RunDir
+from orchestrator.results.tidy import NoCountedJobs, RunData, counted_jobs
 from schemas.common import write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -110,13 +109,10 @@ def run_identity(run: RunData) -> tuple[str, str]:
 def run_rows(run_dir: Path) -> pd.DataFrame:
     """The store's rows for one run directory: one per job that counts in the verdicts (ok, and not
     contaminated unless the run kept those) and criterion with a finite value."""
-    if not RunDir(run_dir).specs_dir.is_dir():
-        raise HistoryError(f"{run_dir} is not a run directory (no specs/ inside)")
-    run = load_run(run_dir)
-    final = final_frame(metrics_frame(run), keep_contaminated=run.meta.get("keep_contaminated") is True)
-    used = final[final["in_verdicts"]]
-    if used.empty:
-        raise HistoryError(f"{run_dir}: no job ended ok, nothing to add to the history")
+    try:
+        run, used = counted_jobs(run_dir)
+    except NoCountedJobs as exc:
+        raise HistoryError(str(exc)) from None
     versions = {
         job.spec_id: job.report.env.framework_version
         for job in run.jobs
@@ -134,7 +130,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
     }
     rows = []
     for job in used.itertuples(index=False):
-        metric = task_metric(final[final["task"] == job.task], str(job.task))
+        metric = task_metric(used[used["task"] == job.task], str(job.task))
         for criterion, column in HISTORY_CRITERIA:
             value = getattr(job, column, None)
             if value is None or value is pd.NA or not math.isfinite(float(value)):

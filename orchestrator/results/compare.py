@@ -36,8 +36,7 @@ from orchestrator.results.tables import (
     task_metric,
     to_target_values,
 )
-from orchestrator.results.tidy import final_frame, load_run, metrics_frame
-from orchestrator.rundir import RunDir
+from orchestrator.results.tidy import NoCountedJobs, counted_jobs
 
 Change = Literal["regression", "improvement", "no change"]
 
@@ -72,13 +71,10 @@ class Line:
 
 def load_side(path: Path) -> Side:
     """One run directory, checked: CompareError for a path that is not one or has no ok job."""
-    if not RunDir(path).specs_dir.is_dir():
-        raise CompareError(f"{path} is not a run directory (no specs/ inside)")
-    run = load_run(path)
-    final = final_frame(metrics_frame(run), keep_contaminated=run.meta.get("keep_contaminated") is True)
-    used = final[final["in_verdicts"]]
-    if used.empty:
-        raise CompareError(f"{path}: no job ended ok (contaminated ones left out), nothing to compare")
+    try:
+        run, used = counted_jobs(path)
+    except NoCountedJobs as exc:
+        raise CompareError(str(exc)) from None
     # A report without an environment has no class: it is its own class, never matched to a known one.
     used = used.assign(hardware=used["hardware"].fillna("unknown hardware"))
     classes = tuple(sorted({str(h) for h in used["hardware"]}))
@@ -159,7 +155,9 @@ def compare_runs(path_a: Path, path_b: Path, allow_mixed_hardware: bool = False)
                 values = to_target_values if censored else ok_values
                 a_values, b_values = values(ga, arm, column), values(gb, arm, column)
                 if not a_values and not b_values:
-                    continue  # neither run measured it (time to target without a target)
+                    continue  # neither run measured it
+                if censored and not (a_values and b_values):
+                    continue  # time to target needs a target in both runs' suites (older runs have none)
                 better = stats.BETTER.get(metric if criterion == "quality" else "time", "lower")
                 adjective = "better" if criterion == "quality" else "faster"
                 v, change, detail = judge_change(a_values, b_values, better, margin, adjective, censored)

@@ -378,6 +378,23 @@ def final_frame(metrics: pd.DataFrame, keep_contaminated: bool = False) -> pd.Da
     return last.reset_index(drop=True)
 
 
+class NoCountedJobs(ValueError):
+    """A path that is not a run directory, or a run where no job counts in the verdicts."""
+
+
+def counted_jobs(run_dir: Path) -> tuple[RunData, pd.DataFrame]:
+    """The run and its final rows that count in the verdicts (ok; contaminated ones only if the run
+    kept them), for what reads several runs at once (history, compare); NoCountedJobs in one line."""
+    if not RunDir(run_dir).specs_dir.is_dir():
+        raise NoCountedJobs(f"{run_dir} is not a run directory (no specs/ inside)")
+    run = load_run(run_dir)
+    final = final_frame(metrics_frame(run), keep_contaminated=run.meta.get("keep_contaminated") is True)
+    used = final[final["in_verdicts"]]
+    if used.empty:
+        raise NoCountedJobs(f"{run_dir}: no job ended ok (contaminated ones left out)")
+    return run, used
+
+
 def frame_to_csv(frame: pd.DataFrame) -> str:
     """CSV text with fixed line endings and the shortest round-tripping float repr (stable)."""
     return str(frame.to_csv(index=False, lineterminator="\n"))
