@@ -21,6 +21,7 @@ queries group by it, so two classes are never pooled.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from orchestrator.calibration import machine_key
 from orchestrator.results import recorded_margin, stats
 from orchestrator.results.tables import CRITERIA, TARGET_COLUMNS, task_metric
 from orchestrator.results.tidy import NoCountedJobs, RunData, counted_jobs
+from orchestrator.rundir import RunDir, RunDirError
 from schemas.common import write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -92,6 +94,18 @@ def _text(meta: dict[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def suite_label(run_dir: Path, name: str) -> str:
+    """'paper~3f2a9c1d': the suite's name and a hash of its tasks as planned (after --quick,
+    --epochs-override, ...; the target left out, it changes no training), so a quick or shortened
+    run of a suite is its own line in the history, never pooled with the full one."""
+    try:
+        suite = RunDir(run_dir).stored_suite()
+    except RunDirError:
+        return name  # an old or partial run directory: its name alone
+    tasks = [task.model_dump(mode="json", exclude={"target"}) for task in suite.tasks]
+    return f"{name}~{hashlib.sha256(json.dumps(tasks, sort_keys=True).encode()).hexdigest()[:8]}"
+
+
 def run_identity(run: RunData) -> tuple[str, str]:
     """(run id, run date). The id hashes what names one run wherever its directory was copied to:
     its name, start time and machine; a run.json without a start time falls back to the path."""
@@ -124,7 +138,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
         "run_id": run_id,
         "run_name": run.name,
         "run_date": date,
-        "suite": _text(run.meta, "suite") or "unnamed",
+        "suite": suite_label(run_dir, _text(run.meta, "suite") or "unnamed"),
         "machine": _text(run.meta, "machine") or "unknown machine",
         "margin": recorded_margin(run.meta),
     }
@@ -297,7 +311,7 @@ def read_store(store: Path) -> Store:
 TREND_SQL = """
 WITH rows AS (
     SELECT * FROM history
-    WHERE ($suite IS NULL OR suite = $suite) AND ($task IS NULL OR task = $task)
+    WHERE ($suite IS NULL OR suite = $suite OR suite LIKE $suite || '~%') AND ($task IS NULL OR task = $task)
       AND ($arm IS NULL OR arm = $arm)
     QUALIFY row_number() OVER (PARTITION BY run_id, hardware, spec_id, criterion ORDER BY value) = 1
 )

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from schemas.common import ROOT
+from schemas.data_file import DataFile
 from schemas.errors import describe
 from schemas.job import MAX_THREADS, Device, JobSpec, Threads, Timeouts, TrainingSettings, Workload
 from schemas.parse import ParseError, load_toml
@@ -41,8 +42,36 @@ def load_suite(path: Path) -> Suite:
         raise PlanError(str(exc)) from None
     source = f"invalid suite {path}"
     suite = _built(Suite, source, raw)
+    if any(task.dataset is not None for task in suite.tasks):
+        # Read now, before a run directory exists: a bad file stops the run with nothing written.
+        tasks = [_with_facts(task, i, path.parent, source) for i, task in enumerate(suite.tasks)]
+        suite = _built(Suite, source, {**_dump(suite), "tasks": tasks})
     _check_plannable(suite, source)
     return suite
+
+
+def _with_facts(task: SuiteTask, i: int, base: Path, source: str) -> dict[str, Any]:
+    """The task (as JSON) with its data file's paths made absolute (relative ones are relative to the
+    suite) and its facts read from the file(s); facts written in the suite must match (a pin)."""
+    from runners.datasets import DatasetError, user_data
+
+    dumped = task.model_dump(mode="json")
+    if task.dataset is None:
+        return dumped
+    given = task.dataset
+    as_named = given.model_copy(update={role: str(base / p) for role, p in given.files.items()})
+    try:
+        _, _, facts = user_data.build(as_named, task.task)
+    except DatasetError as exc:
+        raise PlanError(str(exc)) from None
+    if given.facts is not None and given.facts != facts:
+        raise PlanError(
+            f"{source}: tasks[{i}].dataset.facts: the suite pins {given.facts.model_dump(mode='json')} "
+            f"but {given.display} now gives {facts.model_dump(mode='json')}; restore the file or remove the facts"
+        )
+    resolved = {role: str(Path(p).absolute()) for role, p in as_named.files.items()}
+    dumped["dataset"] = {**given.model_dump(mode="json"), **resolved, "facts": facts.model_dump(mode="json")}
+    return dumped
 
 
 def apply_options(
@@ -89,7 +118,7 @@ def parse_repeats(text: str | None) -> int | str | None:
 
 def _quick(task: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {"epochs": min(task["epochs"], QUICK_MAX_EPOCHS)}
-    if task["task"] == "classification":
+    if task["task"] == "classification" and task.get("dataset") is None:  # a user's own data stays
         changes |= {
             "datasets": list(QUICK_CLASSIFICATION_DATASETS),
             "max_train_samples": QUICK_MAX_TRAIN_SAMPLES,
@@ -116,12 +145,22 @@ def _check_plannable(suite: Suite, source: str) -> None:
     even where a rule is one day added to JobSpec and forgotten in Suite."""
     threads = resolve_threads(suite, source)
     for i, task in enumerate(suite.tasks):
-        for dataset in task.datasets:
+        if task.dataset is not None and task.dataset.facts is None:
+            raise PlanError(f"{source}: tasks[{i}].dataset: not read yet (plan.load_suite reads the file)")
+        for dataset in task_datasets(task):
             where = f"{source}: tasks[{i}] on {dataset}"
             workload = _workload(task, dataset, where)
             for repeat in sorted({0, suite.most_repeats - 1}):  # the seeds run from first to last
                 for framework in suite.frameworks:
                     _spec(suite, framework, workload, repeat, Device(), threads, where)
+
+
+def task_datasets(task: SuiteTask) -> tuple[str, ...]:
+    """The names a task may run on: its built-ins in order, or its own data set's one name."""
+    if task.dataset is None:
+        return task.datasets
+    name = task.dataset.dataset_name()
+    return () if name is None else (name,)
 
 
 @dataclass(frozen=True)
@@ -136,6 +175,9 @@ def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str,
 
     choices: dict[str, DatasetChoice] = {}
     for task in suite.tasks:
+        if task.dataset is not None:
+            choices[task.name] = _own_data(task, task.dataset, prepare)
+            continue
         skipped: list[str] = []
         for name in task.datasets:
             try:
@@ -149,6 +191,22 @@ def choose_datasets(suite: Suite, prepare: Callable[[str], object]) -> dict[str,
         else:
             raise PlanError(f"task {task.name}: none of its datasets is available: {' | '.join(skipped)}")
     return choices
+
+
+def _own_data(task: SuiteTask, data: DataFile, prepare: Callable[[str], object]) -> DatasetChoice:
+    """A user's data set: prepared from its file like a built-in one; no fallback (it is the point)."""
+    from runners.datasets import DatasetError, user_data
+
+    (name,) = task_datasets(task)
+    user_data.register(name, data)
+    try:
+        prepare(name)
+    except DatasetError as exc:
+        raise PlanError(f"task {task.name}: {exc}") from None
+    sha256 = ", ".join(
+        f"{file} sha256 {digest}" for file, digest in (data.facts.sha256 if data.facts else {}).items()
+    )
+    return DatasetChoice(name, f"your data file: {sha256}")
 
 
 def cpus_here() -> frozenset[int]:
@@ -200,7 +258,11 @@ def plan(
 def _workload(task: SuiteTask, dataset: str, source: str) -> Workload:
     # The settings are declared once (TrainingSettings) and so are copied as a whole, never by name.
     settings = {name: getattr(task, name) for name in TrainingSettings.model_fields}
-    return _built(Workload, source, {"task": task.task, "dataset": dataset, "loss": task.loss, **settings})
+    # A user's data set: its facts (sha256 included) go into every job, so into its spec id.
+    facts = {"data_file": task.dataset.facts} if task.dataset is not None else {}
+    return _built(
+        Workload, source, {"task": task.task, "dataset": dataset, "loss": task.loss, **settings, **facts}
+    )
 
 
 def _spec(

@@ -204,6 +204,7 @@ class Training:
         self.fairness = {
             "dataset": w.dataset,
             "dataset_sha256": data.sha256(),
+            "raw_sha256": data.meta.get("raw_sha256"),
             "train_samples": n,
             "val_samples": len(data.x_val),
             "init_weights_sha256": fairness.sha256_arrays([a for pair in weights for a in pair]),

@@ -13,7 +13,18 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from schemas.datasets import CATALOG, LOSS_FOR_TASK, DatasetName, Task
+from schemas.datasets import (
+    CATALOG,
+    LOSS_FOR_TASK,
+    MAX_CLASSES,
+    MAX_FEATURES,
+    USER_NAME,
+    DatasetInfo,
+    DatasetName,
+    Task,
+    user_dataset_info,
+    user_dataset_name,
+)
 
 SCHEMA_VERSION: Final = 1
 
@@ -84,10 +95,13 @@ def fault(field: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("inconsistent", "{reason}", {"field": field, "reason": reason})
 
 
-def output_fault(layers: tuple[Layer, ...], dataset: str) -> PydanticCustomError | None:
+def output_fault(
+    layers: tuple[Layer, ...], dataset: str, needed: int | None = None
+) -> PydanticCustomError | None:
     """The last layer must give the dataset's outputs, raw (logits / regression values go into each
-    framework's fused loss: fairness rule 4)."""
-    last, needed = layers[-1], CATALOG[dataset].n_outputs
+    framework's fused loss: fairness rule 4). `needed`: the outputs, where `dataset` is not a name."""
+    last = layers[-1]
+    needed = CATALOG[dataset].n_outputs if needed is None else needed
     if last.units != needed:
         return fault("layers[-1].units", f"is {last.units} but {dataset} needs {needed} outputs")
     if last.activation != "linear":
@@ -95,16 +109,70 @@ def output_fault(layers: tuple[Layer, ...], dataset: str) -> PydanticCustomError
     return None
 
 
+DataFormat = Literal["csv", "npz", "idx"]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+UserDatasetName = Annotated[str, Field(pattern=f"^{USER_NAME.pattern}$")]
+
+
+class DataFacts(Strict):
+    """What bench read from a user's data file(s): every job on them carries this."""
+
+    format: DataFormat
+    task: Task
+    target: str | None = Field(default=None, max_length=1024)  # the CSV's target column
+    # file name -> sha256 of its bytes, as read when the suite was loaded
+    sha256: dict[str, Sha256] = Field(min_length=1, max_length=2)
+    n_features: int = Field(ge=1, le=MAX_FEATURES)
+    n_outputs: int = Field(ge=1, le=MAX_CLASSES)  # classes (classification) or targets (regression)
+
+    @model_validator(mode="after")
+    def _outputs_fit(self) -> DataFacts:
+        if self.task == "classification" and self.n_outputs < 2:
+            raise ValueError("classification needs at least 2 classes")
+        return self
+
+    def key(self) -> str:
+        """12 hex digits of the facts' hash: which prepared file holds these data."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def dataset_name(self, file_name: str) -> str:
+        return user_dataset_name(file_name, self.task, self.n_features, self.n_outputs, self.key())
+
+
 class Workload(TrainingSettings):
     """What is trained: the same for every framework of a task."""
 
     task: Task
-    dataset: DatasetName
+    dataset: DatasetName | UserDatasetName
     loss: Literal["cross_entropy", "mse"]
+    # A user's data file: what it holds (its sha256 included, so a changed file gives new spec ids).
+    # Left out of the JSON when absent, so the built-in datasets' spec ids stay what they were.
+    data_file: DataFacts | None = Field(default=None, exclude_if=lambda facts: facts is None)
+
+    @property
+    def info(self) -> DatasetInfo:
+        return CATALOG[self.dataset]
 
     @model_validator(mode="after")
     def _consistent(self) -> Workload:
-        info = CATALOG[self.dataset]
+        user = user_dataset_info(self.dataset)
+        if (user is None) != (self.data_file is None):
+            raise fault(
+                "data_file",
+                "describes a user data file, so dataset must be its name"
+                if user is None
+                else "is required: dataset names a user data file",
+            )
+        if user is not None and self.data_file is not None:
+            facts, key = self.data_file, USER_NAME.fullmatch(self.dataset)["key"]  # type: ignore[index]
+            if (user.task, user.n_features, user.n_outputs, key) != (
+                facts.task, facts.n_features, facts.n_outputs, facts.key()
+            ):  # fmt: skip
+                raise fault("dataset", f"{self.dataset!r} does not name data_file (its task, sizes, sha256)")
+        info = CATALOG.get(self.dataset)
+        if info is None:  # a name of the user pattern whose sizes are out of bounds
+            raise fault("dataset", f"{self.dataset!r} is not a dataset name")
         if info.task != self.task:
             raise fault("dataset", f"{self.dataset!r} is a {info.task} dataset, not {self.task}")
         if LOSS_FOR_TASK[self.task] != self.loss:

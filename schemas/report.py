@@ -129,6 +129,9 @@ class Fairness(Strict):
 
     dataset: str
     dataset_sha256: str
+    # sha256 of each file the prepared data were made from (a user's data file; a built-in's raw
+    # files), as the prepared file's meta records it; None in reports older than this field
+    raw_sha256: dict[str, str] | None = None
     train_samples: int
     val_samples: int
     init_weights_sha256: str

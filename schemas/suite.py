@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from schemas.data_file import DataFile
 from schemas.datasets import CATALOG, LOSS_FOR_TASK, METRIC_FOR_TASK, DatasetName, Task
 from schemas.job import MAX_JOB_SECONDS, MAX_THREADS, Framework, Strict, TrainingSettings, fault, output_fault
 
@@ -25,13 +26,17 @@ def reaches(metric: str, value: float, target: float) -> bool:
 
 class SuiteTask(TrainingSettings):
     """A task as the user writes it: the training settings of every job it plans into, and the
-    datasets it may run on. Each listed dataset is checked here, so planning cannot fail later."""
+    datasets it may run on. Each listed dataset is checked here, so planning cannot fail later.
+
+    Either `datasets` (built-in names, in order of preference: a list, since a built-in may be
+    unavailable here) or `dataset` (one user data file: no fallback, it is there or the run stops)."""
 
     name: str = Field(description="table/plot label, e.g. 'classification'")
     task: Task
     # Accepted datasets in order of preference: the first one available here is used, and the
     # report says which and why (e.g. MNIST, then Fashion-MNIST as the offline drop-in).
-    datasets: tuple[DatasetName, ...] = Field(min_length=1, max_length=16, strict=False)
+    datasets: tuple[DatasetName, ...] = Field(default=(), max_length=16, strict=False)
+    dataset: DataFile | None = None
     # Time to target (as MLPerf scores training): the validation metric each job must reach; its
     # first such epoch and the training seconds up to it are reported. Not a training setting: it is
     # not copied into the jobs (plan._workload takes TrainingSettings only), so spec ids ignore it.
@@ -46,6 +51,20 @@ class SuiteTask(TrainingSettings):
 
     @model_validator(mode="after")
     def _datasets_fit(self) -> SuiteTask:
+        if bool(self.datasets) == (self.dataset is not None):
+            raise fault(
+                "datasets",
+                "give either `datasets` (built-in names) or `dataset` (your own file), not both"
+                if self.datasets
+                else "missing: give `datasets` (built-in names) or `dataset` (your own file)",
+            )
+        facts = self.dataset.facts if self.dataset is not None else None
+        if self.dataset is not None and facts is not None:
+            if facts.task != self.task:
+                raise fault("dataset.facts.task", f"is {facts.task}, not {self.task}")
+            problem = output_fault(self.layers, self.dataset.display, facts.n_outputs)
+            if problem is not None:
+                raise problem
         for i, dataset in enumerate(self.datasets):
             if CATALOG[dataset].task != self.task:
                 raise fault(

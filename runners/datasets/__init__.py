@@ -3,7 +3,8 @@
 numpy + stdlib only: this package runs inside the framework environments.
 
     prepare(name, data_dir)  -> data_dir/<name>.npz   download/locate, verify sha256, decode, scale,
-                                                      split, standardize; idempotent, atomic
+                                                      split, standardize; idempotent, atomic; a user
+                                                      data set (user_data.py) from its registered file
     load(path)               -> Arrays                read + validate the contract (npz.py)
 
 Raw files are cached under `cache_dir` (default $BENCH_CACHE_DIR, else ~/.cache/bench): MNIST and
@@ -16,13 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from runners.datasets import sources_csv, sources_idx
+from runners.datasets import sources_csv, sources_idx, user_data
 from runners.datasets.errors import DatasetError
 from runners.datasets.npz import Arrays, load, validate, write_atomic
-from schemas.datasets import CATALOG
+from schemas.datasets import BUILT_IN, CATALOG
 
 __all__ = ["Arrays", "DatasetError", "default_cache_dir", "default_data_dir", "load", "prepare"]
 
@@ -60,7 +62,9 @@ def prepare(
         except DatasetError:
             pass  # corrupt, truncated or from an older contract: rebuild it
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if name == "mnist":
+    if name not in BUILT_IN:
+        arrays, meta = _build_user(name, out)
+    elif name == "mnist":
         arrays, meta = sources_idx.build_mnist(cache, mirrors, checksums)
     elif name == "fashion-mnist":
         arrays, meta = sources_idx.build_fashion_mnist(cache, mirrors, checksums)
@@ -81,3 +85,19 @@ def prepare(
     except OSError as exc:
         raise DatasetError(f"{out}: cannot write ({exc.strerror or exc})") from exc
     return out
+
+
+def _build_user(name: str, out: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    source = user_data.source_of(name)
+    if source is None:
+        raise DatasetError(
+            f"{out}: missing or damaged; a user data set is prepared from its file by `bench orchestrate` "
+            "(runners never read that file): run the suite again"
+        )
+    arrays, meta, _ = user_data.build(source, CATALOG[name].task)
+    if meta["name"] != name:
+        raise DatasetError(
+            f"{source.display}: changed since the suite was loaded (now {meta['name']}, was {name}); "
+            "run the suite again"
+        )
+    return arrays, meta

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -47,7 +49,7 @@ def parse_idx(data: bytes, where: str, ndim: int) -> np.ndarray:
     if len(data) < header:
         raise DatasetError(f"{where}: IDX header cut short ({len(data)} of {header} bytes)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
-    expected = header + int(np.prod(shape, dtype=np.int64))
+    expected = header + math.prod(shape)  # Python ints: 255 dimensions of 2**32 cannot overflow
     if len(data) != expected:
         raise DatasetError(
             f"{where}: IDX payload is {len(data) - header} bytes but dimensions {shape} need "
@@ -95,3 +97,35 @@ def read_verified(path: Path, expected_sha256: str) -> tuple[bytes, bytes]:
             "the file is corrupt or a different dataset: delete it and fetch it again"
         )
     return raw, content
+
+
+# Deflate cannot expand data more than 1032 times (RFC 1951: a 258-byte match per 2 bits at best),
+# so a .gz of M bytes holds at most this many times M: a header claiming more lies.
+DEFLATE_MAX_RATIO = 1032
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def read_idx_file(path: Path) -> tuple[np.ndarray, bytes]:
+    """(array, file bytes) of an unsigned-byte IDX file, gzipped or not, of any number of dimensions.
+
+    The header's dimensions are checked against what the file can hold BEFORE the payload is
+    decompressed or allocated: a 100-byte file claiming a 10 GB array is refused, not attempted."""
+    raw = read_file(path)
+    if raw[:2] != _GZIP_MAGIC:
+        return parse_idx(raw, str(path), raw[3] if len(raw) >= 4 else 0), raw
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            head = stream.read(4)
+            ndim = head[3] if len(head) == 4 else 0
+            head += stream.read(4 * ndim)
+            if len(head) == 4 + 4 * ndim and ndim:
+                claimed = math.prod(struct.unpack(f">{ndim}I", head[4:]))
+                if claimed > DEFLATE_MAX_RATIO * len(raw):
+                    raise DatasetError(
+                        f"{path}: IDX header claims {claimed} bytes of data but a {len(raw)}-byte .gz "
+                        "cannot hold that many; the file is damaged: export it again"
+                    )
+                head += stream.read(claimed + 1)  # one more: a longer payload is an error too
+    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as exc:
+        raise DatasetError(f"{path}: not a valid gzip file ({exc}); export it again") from exc
+    return parse_idx(head, str(path), ndim), raw

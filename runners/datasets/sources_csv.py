@@ -117,17 +117,34 @@ def read_petrol(path: Path = PETROL_CSV) -> tuple[np.ndarray, np.ndarray, bytes]
     return values[:, :4], values[:, 4], raw
 
 
+STANDARDIZE_FORMULA = "z = (v - mean) / std; invert predictions with v = z * std + mean"
+
+
+def standardize(values: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(float32 z-scores of every row, mean, std) of each column of 2-D `values`, with the statistics of
+    the `train` rows only, so nothing about the validation rows leaks into training. ddof=0
+    (population std), the convention of scikit-learn's StandardScaler; so is its rule for a column
+    constant on the training rows: std 1 (the column is only centred). Callers decide whether a
+    constant column is an error (a constant target is: there is nothing to learn)."""
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow gives inf, which callers check
+        mean, std = values[train].mean(axis=0), values[train].std(axis=0)
+        std = np.where(std == 0, 1.0, std)
+        return ((values - mean) / std).astype(np.float32), mean, std
+
+
+def constant_columns(values: np.ndarray, train: np.ndarray) -> list[int]:
+    """The columns of 2-D `values` that do not vary over the `train` rows."""
+    rows = values[train]
+    return [int(i) for i in np.flatnonzero((rows == rows[:1]).all(axis=0))]
+
+
 def build_petrol(path: Path = PETROL_CSV) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     x, y, raw = read_petrol(path)
     train, val = split_indices(len(x))
-    # Statistics of the training rows only, so nothing about the validation rows leaks into training.
-    # ddof=0 (population std), the convention of scikit-learn's StandardScaler.
-    x_mean, x_std = x[train].mean(axis=0), x[train].std(axis=0)
-    y_mean, y_std = float(y[train].mean()), float(y[train].std())
-    if (x_std == 0).any() or y_std == 0:
+    if constant_columns(np.column_stack([x, y]), train):
         raise DatasetError(f"{path}: a column is constant on the training rows; cannot standardize")
-    xs = ((x - x_mean) / x_std).astype(np.float32)
-    ys = ((y - y_mean) / y_std).astype(np.float32).reshape(-1, 1)
+    xs, x_mean, x_std = standardize(x, train)
+    ys, y_mean, y_std = standardize(y.reshape(-1, 1), train)
     arrays = {"x_train": xs[train], "y_train": ys[train], "x_val": xs[val], "y_val": ys[val]}
     meta = {
         "name": "petrol",
@@ -138,9 +155,9 @@ def build_petrol(path: Path = PETROL_CSV) -> tuple[dict[str, np.ndarray], dict[s
         "standardization": {
             "fit_on": "train",
             "ddof": 0,
-            "formula": "z = (v - mean) / std; invert predictions with v = z * std + mean",
+            "formula": STANDARDIZE_FORMULA,
             "features": {"columns": list(PETROL_FEATURES), "mean": x_mean.tolist(), "std": x_std.tolist()},
-            "target": {"column": PETROL_TARGET, "mean": y_mean, "std": y_std},
+            "target": {"column": PETROL_TARGET, "mean": float(y_mean[0]), "std": float(y_std[0])},
         },
     }
     return arrays, meta

@@ -205,7 +205,9 @@ def test_orchestrate_appends_the_finished_run(tmp_path: Path, monkeypatch: pytes
     assert f"added to the history in {tmp_path / 'store'}" in result.output
     frame = history.trend(history.read_store(tmp_path / "store"))
     assert set(frame["task"]) == {"classification", "regression"} and set(frame["arm"]) == {"fake"}
-    assert set(frame["suite"]) == {"fake"}
+    # The suite's name and its planned tasks' hash: a --quick or shortened run is its own line.
+    (suite,) = set(frame["suite"])
+    assert suite.startswith("fake~") and len(suite) == len("fake~") + 8
 
 
 def test_a_failure_to_append_is_one_warning_never_a_failed_run(
@@ -220,3 +222,15 @@ def test_a_failure_to_append_is_one_warning_never_a_failed_run(
     assert result.exit_code == 0, result.output
     warnings = [line for line in result.output.splitlines() if "not added to the history" in line]
     assert len(warnings) == 1 and warnings[0].startswith(f"warning: not added to the history in {blocked}: ")
+
+
+def test_a_shortened_run_of_a_suite_is_its_own_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_HISTORY_DIR", str(tmp_path / "store"))
+    for name, extra in (("full", []), ("short", ["--epochs-override", "2"])):
+        result = invoke("orchestrate", "--suite", FAKE_SUITE, "--out", tmp_path / name, "--repeats", "1",
+                        "--gpus", "none", *extra)  # fmt: skip
+        assert result.exit_code == 0, result.output
+    frame = history.trend(history.read_store(tmp_path / "store"))
+    lines = frame.groupby("suite")["run_id"].nunique()
+    assert len(lines) == 2 and set(lines) == {1}, lines  # never pooled: one run per suite label
+    assert all(str(label).startswith("fake~") for label in lines.index)
