@@ -1,0 +1,63 @@
+"""benchmarks/perf.py's arithmetic and its README update (the measuring itself is `make perf`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):  # benchmarks/ is not a package: load the scripts as modules
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+perf = _load("perf")
+minimal_loop = _load("minimal_loop")
+
+
+def test_the_gemm_floor_counts_every_gemm_of_a_dense_step():
+    shapes = minimal_loop.gemm_shapes(32)
+    # 3 layers: forward + weight gradient each, input gradient for all but the first
+    assert len(shapes) == 3 * 2 + 2
+    assert (32, 784, 128) in shapes and (784, 32, 128) in shapes and (32, 128, 784) not in shapes
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    per_sample_forward = 784 * 128 + 128 * 128 + 128 * 10
+    assert flops == 2 * 32 * (3 * per_sample_forward - 784 * 128)
+
+
+def test_a_ratio_interval_brackets_its_estimate_and_is_bounded_from_four_rounds():
+    r, lo, hi = perf.ratio_interval([1.0, 1.1, 0.9, 1.05], [2.0, 2.1, 1.9, 2.05])
+    assert lo <= r <= hi and hi < 1.0 and r == pytest.approx(0.5, rel=0.05)
+    _, lo3, hi3 = perf.ratio_interval([1.0, 1.1, 0.9], [2.0, 2.1, 1.9])
+    assert lo3 == 0.0 and hi3 == float("inf")  # 3 vs 3 cannot bound a 95% interval
+
+
+def test_the_table_holds_each_runner_against_its_yardstick():
+    samples = {arm: [2.0, 2.0, 2.0, 2.0] for arm in perf.arms_for([128])}
+    samples[perf.Arm("pytorch", "runner", "none", 128)] = [2.2, 2.2, 2.2, 2.2]
+    samples[perf.Arm("pytorch", "floor", "gemm-floor", 128)] = [0.5, 0.4, 0.6, 0.5]
+    lines = perf.table(samples, [128])
+    (row,) = [line for line in lines if line.startswith('| pytorch | 128 | runner, compile = "none"')]
+    assert "1.10x" in row and "vs hand eager" in row and "18%" in row  # floor 0.4 / 2.2
+    (jit,) = [line for line in lines if line.startswith('| pytorch | 128 | runner, compile = "jit"')]
+    assert "vs hand compiled" in jit
+
+
+def test_the_readme_update_replaces_only_the_marked_section(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# head\n\n{perf.MARK_BEGIN}\nold table\n{perf.MARK_END}\n\ntail\n")
+    perf.update_readme(readme, "new table")
+    assert readme.read_text() == f"# head\n\n{perf.MARK_BEGIN}\nnew table\n{perf.MARK_END}\n\ntail\n"
+    bare = tmp_path / "bare.md"
+    bare.write_text("no markers\n")
+    with pytest.raises(SystemExit, match="no <!-- perf:begin -->"):
+        perf.update_readme(bare, "x")
+    assert bare.read_text() == "no markers\n"
