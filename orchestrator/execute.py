@@ -22,7 +22,6 @@ from orchestrator.jobs import JobPolicy, label
 from orchestrator.results import recorded_margin, render_run
 from orchestrator.rundir import RunDir, RunDirError, machine_label, now_iso
 from runners import datasets, fairness
-from schemas.datasets import CATALOG
 from schemas.job import Device, JobSpec
 from schemas.suite import Suite
 
@@ -49,7 +48,7 @@ def prepare_init(specs: list[JobSpec], data_dir: Path) -> None:
         if key not in sizes:
             n_all = len(datasets.load(data_dir / f"{w.dataset}.npz").y_train)
             sizes[key] = min(n_all, w.max_train_samples or n_all)
-        n_features = CATALOG[w.dataset].n_features
+        n_features = w.info.n_features
         path = fairness.init_path(data_dir, w, n_features, sizes[key], spec.seed)
         if not path.exists():
             try:

@@ -32,7 +32,7 @@ from pydantic import ValidationError
 from runners import datasets, environment, fairness, gpu, noise, resources
 from runners.noise import Window
 from schemas.common import event_line, parse_cpulist, write_text_atomic
-from schemas.datasets import CATALOG, METRIC_FOR_TASK
+from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
@@ -148,7 +148,7 @@ class Training:
         data = _subset(datasets.load(datasets.prepare(w.dataset, data_dir)), spec)
         data_s = time.perf_counter() - t
 
-        info = CATALOG[w.dataset]
+        info = w.info
         n = len(data.x_train)
         prepared = fairness.init_path(data_dir, w, info.n_features, n, spec.seed)
         if prepared.exists():

@@ -148,7 +148,7 @@ def render_run(
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     judged = judge(run, margin, keep_contaminated)
-    written = write_metrics(run, run_dir)
+    written = write_metrics(run, run_dir, judged.metrics)
     for t in [*judged.tables, judged.parity]:
         written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.md", t.markdown()))
         written.append(write_text_atomic(run_dir / "tables" / f"{t.name}.csv", t.csv()))

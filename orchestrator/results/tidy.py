@@ -24,7 +24,7 @@ from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
-from schemas.datasets import CATALOG, METRIC_FOR_TASK
+from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import first_error
 from schemas.job import TrainingSettings
 from schemas.parse import ParseError, load_json_bytes
@@ -245,7 +245,7 @@ def epoch_gemm_flops(spec: JobSpec, train_samples: int) -> float:
     """The matrix-multiply work of one training epoch of a dense network: per sample and layer,
     2·in·out FLOPs forward and 4·in·out backward (gradients of inputs and weights); biases,
     activations, the loss and the optimizer are left out (they are far smaller at these widths)."""
-    sizes = [CATALOG[spec.workload.dataset].n_features, *(layer.units for layer in spec.workload.layers)]
+    sizes = [spec.workload.info.n_features, *(layer.units for layer in spec.workload.layers)]
     return 6.0 * sum(a * b for a, b in itertools.pairwise(sizes)) * train_samples
 
 
@@ -400,9 +400,10 @@ def frame_to_csv(frame: pd.DataFrame) -> str:
     return str(frame.to_csv(index=False, lineterminator="\n"))
 
 
-def write_metrics(run: RunData, out_dir: Path) -> list[Path]:
-    """Write metrics.csv, and metrics.parquet when pyarrow imports."""
-    frame = metrics_frame(run)
+def write_metrics(run: RunData, out_dir: Path, frame: pd.DataFrame | None = None) -> list[Path]:
+    """Write metrics.csv, and metrics.parquet when pyarrow imports; `frame`: the run's
+    metrics_frame when the caller has it already (render_run), else built here."""
+    frame = metrics_frame(run) if frame is None else frame
     written = [write_bytes_atomic(out_dir / "metrics.csv", frame_to_csv(frame).encode("utf-8"))]
     try:
         import pyarrow  # noqa: F401
