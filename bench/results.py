@@ -86,8 +86,9 @@ class Run:
 
     @property
     def verdict_rows(self) -> list[WinnerRow]:
-        """The winner table's rows as objects: per task x criterion x framework pair, a
-        `stats.Verdict` (None, with a `note`, where no verdict can be given)."""
+        """The winner table's rows as objects: per task x criterion x pair of arms (with more than
+        two arms: per arm, ranked, against the baseline), a `stats.Verdict` (None, with a `note`,
+        where no verdict can be given, and on the baseline's own row)."""
         return list(self._judged.rows)
 
     @property

@@ -1,9 +1,11 @@
-"""`--repeats auto`: add one interleaved repeat of every framework at a time until every verdict is
-decided (better, worse or equivalent), or the suite's max_repeats is reached; say where it stopped.
+"""`--repeats auto`: add one interleaved repeat of every arm (framework x compile mode) at a time until
+every verdict is decided (better, worse or equivalent), or the suite's max_repeats is reached; say
+where it stopped.
 
 After each round the verdicts are computed exactly as the report computes them (same margin, same
-treatment of contaminated jobs). Criteria without a verdict at all (one framework, mixed hardware)
-cannot be decided by more repeats and do not hold the run open.
+treatment of contaminated jobs, same baseline and Holm family with more than two arms). Criteria
+without a verdict at all (one arm, mixed hardware) and a baseline's own row cannot be decided by more
+repeats and do not hold the run open.
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ class Round:
 
 
 def undecided(run: RunDir, margin: float, keep_contaminated: bool) -> tuple[str, ...]:
-    final = final_frame(metrics_frame(load_run(run.root)), keep_contaminated)
+    data = load_run(run.root)
+    final = final_frame(metrics_frame(data), keep_contaminated)
     return tuple(
-        f"{row.task} {row.criterion}: {row.verdict.text}"
-        for row in winner_rows(final, margin=margin)
+        f"{row.task} {row.criterion}{f' {row.arm}' if row.arm else ''}: {row.verdict.text}"
+        for row in winner_rows(final, margin=margin, baseline=data.baseline)
         if row.verdict is not None and row.verdict.outcome not in DECIDED
     )
 
@@ -48,7 +51,7 @@ def next_round(
     cores: int | None = None,
     count: int = 1,
 ) -> list[JobSpec]:
-    """The specs of `count` more repeats of every task and framework (never past the suite's most),
+    """The specs of `count` more repeats of every task and arm (never past the suite's most),
     written into the run directory and appended to its plan (a resumed run finds them like the first
     ones). The threads are the first specs' (a resume on another slot layout must not change them)."""
     repeat = planned_repeats(specs)

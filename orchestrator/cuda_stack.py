@@ -1,7 +1,8 @@
 """Which CUDA major each framework's pins bring, and whether this host's NVIDIA driver can run it.
 
-A CUDA requirements file names its CUDA major in a header line, `# cuda-major: 12`: the wheels'
-CUDA version is not otherwise readable without installing them. A driver older than a major's
+A CUDA requirements input names its CUDA major in a header line, `# cuda-major: 12`; its lock, which
+keeps no comments, says it through its pins: the NVIDIA libraries the CUDA build pulls in are named
+for their major (`nvidia-cudnn-cu12`, `nvidia-nccl-cu13`). A driver older than a major's
 minimum makes the framework see no GPU (TensorFlow then runs on the CPU or fails "TensorFlow sees
 none"), so GPU jobs are refused up front with one line that says why. Stdlib only: the orchestrator
 calls this before any runner environment exists.
@@ -22,6 +23,7 @@ from pathlib import Path
 MIN_DRIVER: dict[int, str] = {12: "525.60.13", 13: "580.65.06"}
 
 _HEADER = re.compile(r"#\s*cuda-major:\s*(\d+)\s*")
+_NVIDIA_LIB = re.compile(r"nvidia-[a-z0-9-]+-cu(\d+)\s*==", re.IGNORECASE)
 NVIDIA_SMI = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
 
 
@@ -30,14 +32,20 @@ class DriverError(ValueError):
 
 
 def cuda_major(requirements: Path) -> int | None:
-    """The `# cuda-major: N` header of a requirements file, or None (a CPU file has none)."""
-    for line in requirements.read_text().splitlines():
+    """The CUDA major a requirements file brings: its `# cuda-major: N` header (an input), else the
+    major of the `nvidia-*-cuN` libraries it pins (a lock); None when it has neither (a CPU build)."""
+    lines = requirements.read_text().splitlines()
+    for line in lines:
         if not line.startswith("#"):
             continue  # the header is a comment; a pin line never declares it
         match = _HEADER.fullmatch(line.strip())
         if match:
             return int(match.group(1))
-    return None
+    majors = {int(m.group(1)) for m in map(_NVIDIA_LIB.match, lines) if m}
+    if len(majors) > 1:  # two toolkits in one environment: which one the framework loads is luck
+        found = ", ".join(map(str, sorted(majors)))
+        raise DriverError(f"{requirements.name} pins NVIDIA libraries of CUDA {found}: one major only")
+    return majors.pop() if majors else None
 
 
 def driver_version(

@@ -1,13 +1,17 @@
-"""Runner environments' pins, and the venv backend's virtualenvs built from them.
+"""Runner environments' locks, and the venv backend's virtualenvs built from them.
 
-`requirements_file` says which pins a framework's environment installs for a variant (cpu: the
-CPU builds; cuda: the CUDA builds, requirements-cuda.txt), in a venv or a docker image alike;
-`lock_hash` (sha256 of that file) is the one definition of "the same stack": reports record it as
+Per framework and variant (cpu: the CPU builds; cuda: the CUDA builds) two files in images/<framework>/:
+`input_file`, requirements[-cuda].in, the direct pins a person edits, and `lock_file`,
+requirements[-cuda].txt, generated from it by `make locks` (uv pip compile --generate-hashes, resolved
+for CPython 3.11 on Linux x86_64, the images' Python), which pins every transitive dependency with the
+sha256 of each of its files. Venvs and images install only the lock, hashes required and nothing
+resolved (`pip install --require-hashes --no-deps`), so one lock is one set of files on every machine.
+`lock_hash` (sha256 of the lock) is the one definition of "the same stack": reports record it as
 env.lock_hash, images carry it as their bench.requirements_sha256 label, and resume keeps a finished
 job only when it matches. Each variant has its own venv, `<venv root>/<framework>` for cpu and
 `<venv root>/<framework>-cuda` for cuda, so a GPU host keeps both. A venv is created on first use,
 reused while its stamp (the variant's lock hash and the Python version that built it) matches, and
-rebuilt when either changes. `cuda_majors` says which CUDA major each framework's pins bring
+rebuilt when either changes. `cuda_majors` says which CUDA major each framework's lock brings
 (orchestrator/cuda_stack.py checks the driver against it).
 
     python -m orchestrator.envs pytorch tensorflow                  # build or verify, print the paths
@@ -20,10 +24,12 @@ import argparse
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import cuda_stack
@@ -39,26 +45,59 @@ def check_variant(variant: str) -> None:
         raise ValueError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
 
 
-def requirements_file(framework: str, variant: str = "cpu") -> Path:
-    """requirements-cuda.txt for the cuda variant where a framework has one (TensorFlow, PyTorch),
-    else requirements.txt (the CPU pins: the cpu venv's and the CPU image's)."""
+def input_file(framework: str, variant: str = "cpu") -> Path:
+    """requirements-cuda.in for the cuda variant where a framework has one (TensorFlow, PyTorch), else
+    requirements.in (the CPU pins: the cpu venv's and the CPU image's)."""
     check_variant(variant)
-    cuda = IMAGES / framework / "requirements-cuda.txt"
-    return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.txt"
+    cuda = IMAGES / framework / "requirements-cuda.in"
+    return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.in"
+
+
+def lock_file(framework: str, variant: str = "cpu") -> Path:
+    """The lock generated from `input_file` (pip-tools' naming: requirements.in -> requirements.txt)."""
+    return input_file(framework, variant).with_suffix(".txt")
 
 
 def lock_hash(framework: str, variant: str = "cpu") -> str:
-    return hashlib.sha256(requirements_file(framework, variant).read_bytes()).hexdigest()
+    return hashlib.sha256(lock_file(framework, variant).read_bytes()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Pin:
+    name: str  # normalized as PEP 503 does (Jinja2 -> jinja2, typing_extensions -> typing-extensions)
+    version: str  # what follows ==; "" when the requirement is not pinned exactly
+    hashes: tuple[str, ...]
+
+
+_REQUIREMENT = re.compile(r"([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?\s*(?:==\s*([^\s;]+))?")
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_pins(path: Path) -> list[Pin]:
+    """The requirements of a requirements file, an input or a lock; options (--index-url ...) and
+    comments are skipped, a requirement's continuation lines (its --hash options) joined to it."""
+    pins = []
+    for line in path.read_text().replace("\\\n", " ").splitlines():
+        line = line.split(" #", 1)[0].strip()
+        match = _REQUIREMENT.match(line)
+        if not line or line.startswith(("#", "-")) or match is None:
+            continue
+        hashes = tuple(word.removeprefix("--hash=") for word in line.split() if word.startswith("--hash="))
+        pins.append(Pin(normalize(match.group(1)), match.group(2) or "", hashes))
+    return pins
 
 
 def cuda_majors(frameworks: Iterable[str], variant: str) -> dict[str, int | None]:
-    """Framework -> the CUDA major its pins bring for this variant; None for cpu, and for a runner
-    without a requirements file (the numpy-only fake runner)."""
+    """Framework -> the CUDA major its lock brings for this variant; None for cpu, and for a runner
+    without a lock (the numpy-only fake runner)."""
     check_variant(variant)
     majors: dict[str, int | None] = {}
     for fw in frameworks:
-        req = requirements_file(fw, variant)
-        majors[fw] = cuda_stack.cuda_major(req) if variant == "cuda" and req.exists() else None
+        lock = lock_file(fw, variant)
+        majors[fw] = cuda_stack.cuda_major(lock) if variant == "cuda" and lock.exists() else None
     return majors
 
 
@@ -86,36 +125,42 @@ def is_current(framework: str, variant: str = "cpu") -> bool:
     return (
         venv_python(framework, variant).exists()
         and stamp.exists()
+        and lock_file(framework, variant).exists()
         and stamp.read_text().strip() == _stamp(framework, variant)
     )
 
 
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def _check_lock(lock: Path) -> None:
+    """Refuse, in one line, a lock that was never generated or that pip would refuse in many."""
+    if not lock.exists():
+        raise FileNotFoundError(f"no lock file at {_shown(lock)}: run `make locks`")
+    unhashed = [pin.name for pin in read_pins(lock) if not pin.hashes]
+    if unhashed:
+        why = f"{unhashed[0]} has no --hash"
+        raise ValueError(f"{_shown(lock)} is not a hashed lock ({why}): run `make locks`")
+
+
 def ensure(framework: str, log: Callable[[str], None] = print, variant: str = "cpu") -> Path:
     """Return the variant's venv python, building (or rebuilding) the venv if its lock hash is stale."""
-    req = requirements_file(framework, variant)
-    if not req.exists():
-        raise FileNotFoundError(f"no requirements file for runner {framework!r} at {req}")
-    target = venv_dir(framework, variant)
     if is_current(framework, variant):
         return venv_python(framework, variant)
+    lock = lock_file(framework, variant)
+    _check_lock(lock)
+    target = venv_dir(framework, variant)
     if target.exists():
-        log(f"{framework}: requirements changed, rebuilding {target}")
+        log(f"{framework}: lock changed, rebuilding {target}")
         shutil.rmtree(target)
-    log(f"{framework}: creating virtualenv {target} from {req.relative_to(ROOT)} (first use; takes minutes)")
+    log(f"{framework}: creating virtualenv {target} from {_shown(lock)} (first use; takes minutes)")
     subprocess.run([sys.executable, "-m", "venv", str(target)], check=True)
-    subprocess.run(
-        [
-            str(target / "bin" / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(req),
-        ],
-        check=True,
-    )
+    pip = [str(target / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
+    # Exactly the lock's files: every one hash-checked, and nothing resolved beyond the lock (pip
+    # check then proves the lock complete: a dependency missing from it fails the build, not a job).
+    subprocess.run([*pip, "install", "--quiet", "--require-hashes", "--no-deps", "-r", str(lock)], check=True)
+    subprocess.run([*pip, "check"], check=True, stdout=subprocess.DEVNULL)
     (target / STAMP).write_text(_stamp(framework, variant) + "\n")
     return venv_python(framework, variant)
 

@@ -56,7 +56,7 @@ SCHEMA: tuple[tuple[str, str, bool], ...] = (
     ("task", "string", False),
     ("dataset", "string", True),
     ("metric", "string", True),
-    ("arm", "string", False),  # the framework
+    ("arm", "string", False),  # the arm's label (schemas.suite.Arm): 'pytorch', 'pytorch+jit'
     ("arm_version", "string", True),
     ("spec_id", "string", False),
     ("repeat", "int64", True),
@@ -155,7 +155,7 @@ def run_rows(run_dir: Path) -> pd.DataFrame:
                 "task": str(job.task),
                 "dataset": job.dataset if isinstance(job.dataset, str) else None,
                 "metric": metric,
-                "arm": str(job.framework),
+                "arm": str(job.arm),
                 "arm_version": versions.get(str(job.spec_id)),
                 "spec_id": str(job.spec_id),
                 "repeat": None if job.repeat is pd.NA else int(job.repeat),

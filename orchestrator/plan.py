@@ -12,10 +12,11 @@ from pydantic import BaseModel, ValidationError
 
 from schemas.common import ROOT
 from schemas.data_file import DataFile
+from schemas.datasets import DATA_TASK
 from schemas.errors import describe
 from schemas.job import MAX_THREADS, Device, JobSpec, Threads, Timeouts, TrainingSettings, Workload
 from schemas.parse import ParseError, load_toml
-from schemas.suite import Suite, SuiteTask
+from schemas.suite import Arm, Suite, SuiteTask
 
 DEFAULT_SUITE = ROOT / "suites" / "paper.toml"
 
@@ -61,7 +62,7 @@ def _with_facts(task: SuiteTask, i: int, base: Path, source: str) -> dict[str, A
     given = task.dataset
     as_named = given.model_copy(update={role: str(base / p) for role, p in given.files.items()})
     try:
-        _, _, facts = user_data.build(as_named, task.task)
+        _, _, facts = user_data.build(as_named, DATA_TASK[task.task])
     except DatasetError as exc:
         raise PlanError(str(exc)) from None
     if given.facts is not None and given.facts != facts:
@@ -92,7 +93,11 @@ def apply_options(
             raise PlanError(f"unknown task(s) {unknown}; this suite has {names}")
         suite = _option(suite, "--tasks", tasks=[t for t in _dump(suite)["tasks"] if t["name"] in tasks])
     if frameworks:
-        suite = _option(suite, "--frameworks", frameworks=list(frameworks))
+        # A baseline whose framework the option leaves out falls back to the default (the first
+        # arm left): narrowing a run to some frameworks is not a mistake in the suite's baseline.
+        kept = {Arm(fw, mode).label for fw in frameworks for mode in suite.compile}
+        baseline = suite.baseline if suite.baseline in kept else None
+        suite = _option(suite, "--frameworks", frameworks=list(frameworks), baseline=baseline)
     if repeats is not None:
         suite = _option(suite, "--repeats", repeats=repeats)
     if max_repeats is not None:
@@ -118,7 +123,7 @@ def parse_repeats(text: str | None) -> int | str | None:
 
 def _quick(task: dict[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {"epochs": min(task["epochs"], QUICK_MAX_EPOCHS)}
-    if task["task"] == "classification" and task.get("dataset") is None:  # a user's own data stays
+    if DATA_TASK[task["task"]] == "classification" and task.get("dataset") is None:  # a user's own data stays
         changes |= {
             "datasets": list(QUICK_CLASSIFICATION_DATASETS),
             "max_train_samples": QUICK_MAX_TRAIN_SAMPLES,
@@ -151,8 +156,8 @@ def _check_plannable(suite: Suite, source: str) -> None:
             where = f"{source}: tasks[{i}] on {dataset}"
             workload = _workload(task, dataset, where)
             for repeat in sorted({0, suite.most_repeats - 1}):  # the seeds run from first to last
-                for framework in suite.frameworks:
-                    _spec(suite, framework, workload, repeat, Device(), threads, where)
+                for arm in suite.arms:
+                    _spec(suite, arm, workload, repeat, Device(), threads, where)
 
 
 def task_datasets(task: SuiteTask) -> tuple[str, ...]:
@@ -237,8 +242,8 @@ def plan(
     repeats: range | None = None,
     cores: int | None = None,
 ) -> list[JobSpec]:
-    """Repeat-major and framework-interleaved (A B A B ...), so slow drift of the machine (heat,
-    other load) spreads over all frameworks instead of landing on one. `repeats`: which (default:
+    """Repeat-major and arm-interleaved (A B C A B C ...: every framework x compile mode), so slow
+    drift of the machine (heat, other load) spreads over all arms instead of landing on one. `repeats`: which (default:
     the suite's first ones); `cores`: the CPUs each job gets ("auto" threads). Only the device's
     kind goes into the specs: which GPU a job runs on is its placement, recorded in its report, so
     the same job has the same spec id on a host with one GPU or eight. Raises only PlanError, and
@@ -250,8 +255,8 @@ def plan(
         for task in suite.tasks:
             where = f"suite: task {task.name} on {datasets[task.name].used}"
             workload = _workload(task, datasets[task.name].used, where)
-            for framework in suite.frameworks:
-                specs.append(_spec(suite, framework, workload, repeat, device, threads, where))
+            for arm in suite.arms:
+                specs.append(_spec(suite, arm, workload, repeat, device, threads, where))
     return specs
 
 
@@ -267,7 +272,7 @@ def _workload(task: SuiteTask, dataset: str, source: str) -> Workload:
 
 def _spec(
     suite: Suite,
-    framework: str,
+    arm: Arm,
     workload: Workload,
     repeat: int,
     device: Device,
@@ -275,8 +280,9 @@ def _spec(
     source: str,
 ) -> JobSpec:
     timeouts = _built(Timeouts, source, {"job_seconds": suite.job_timeout_seconds})
-    fields = {"framework": framework, "workload": workload, "seed": suite.seed + repeat, "repeat": repeat,
-              "device": device, "threads": threads, "timeouts": timeouts}  # fmt: skip
+    # compile "none" is JobSpec's default, so the specs (and ids) of suites without the axis stay as they were.
+    fields = {"framework": arm.framework, "compile": arm.compile, "workload": workload, "seed": suite.seed + repeat,
+              "repeat": repeat, "device": device, "threads": threads, "timeouts": timeouts}  # fmt: skip
     return _built(JobSpec, source, fields)
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from schemas import layers
 from schemas.common import write_bytes_atomic
 from schemas.job import Workload
 
@@ -26,21 +27,39 @@ _INIT_STREAM = 0x1417
 _ORDER_STREAM = 0x0B0D
 
 
-def initial_weights(workload: Workload, n_features: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(kernel (fan_in, fan_out), bias (fan_out,)) per dense layer, float32, biases zero."""
+def initial_weights(workload: Workload, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One (kernel or gamma, bias or beta) pair per weighted layer, float32, in the canonical layout
+    of schemas/layers.py: dense (in, out), conv2d (kh, kw, in, out), batch_norm gamma 1 and beta 0;
+    biases zero. Glorot and He limits use the fan-in and fan-out both Keras and PyTorch use for a conv
+    kernel: in or out channels times the kernel's area. Only kernels draw from the stream, in layer
+    order, so an MLP's weights are what they were before other layer kinds existed."""
     rng = np.random.default_rng([seed, _INIT_STREAM])
     weights = []
-    fan_in = n_features
-    for layer in workload.layers:
-        fan_out = layer.units
-        if workload.init == "glorot_uniform":
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-        else:  # he_uniform
-            limit = np.sqrt(6.0 / fan_in)
-        kernel = rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(np.float32)
-        weights.append((kernel, np.zeros(fan_out, dtype=np.float32)))
-        fan_in = fan_out
+    for kernel_shape, bias_shape in layers.weight_shapes(workload.layers, workload.input_shape):
+        if len(kernel_shape) == 1:  # batch_norm: gamma, beta
+            weights.append((np.ones(kernel_shape, np.float32), np.zeros(bias_shape, np.float32)))
+            continue
+        area = int(np.prod(kernel_shape[:-2]))  # 1 for a dense kernel
+        fan_in, fan_out = kernel_shape[-2] * area, kernel_shape[-1] * area
+        limit = (
+            np.sqrt(6.0 / (fan_in + fan_out)) if workload.init == "glorot_uniform" else np.sqrt(6.0 / fan_in)
+        )
+        kernel = rng.uniform(-limit, limit, size=kernel_shape).astype(np.float32)
+        weights.append((kernel, np.zeros(bias_shape, dtype=np.float32)))
     return weights
+
+
+def layer_notes(workload: Workload) -> tuple[str, ...]:
+    """What the frameworks do differently for this network's layers, for every runner's manifest."""
+    notes = []
+    if any(isinstance(layer, layers.BatchNorm) for layer in workload.layers):
+        notes.append("batch_norm: Keras updates the moving variance with the batch's biased variance, "
+                     "PyTorch with the unbiased one (x n/(n-1)): training steps agree, evaluation after "
+                     "training differs by that factor")  # fmt: skip
+    if any(isinstance(layer, layers.Dropout) and layer.rate > 0 for layer in workload.layers):
+        notes.append("dropout: each framework draws its own masks, so losses are not expected to agree "
+                     "step by step (parity is checked at rate 0)")  # fmt: skip
+    return tuple(notes)
 
 
 def permutation(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -94,9 +113,11 @@ def evaluate(outputs: np.ndarray, targets: np.ndarray, loss: str) -> tuple[float
 
 
 def init_key(workload: Workload, n_features: int, n_train: int, seed: int) -> str:
-    layers = [layer.model_dump(mode="json") for layer in workload.layers]
-    payload = {"layers": layers, "init": workload.init, "n_features": n_features, "n_train": n_train,
-               "epochs": workload.epochs, "seed": seed}  # fmt: skip
+    dumped = [layer.model_dump(mode="json") for layer in workload.layers]
+    payload: dict[str, Any] = {"layers": dumped, "init": workload.init, "n_features": n_features,
+                               "n_train": n_train, "epochs": workload.epochs, "seed": seed}  # fmt: skip
+    if workload.input_shape[1:]:  # an image network: the image's shape too (MLP keys stay as they were)
+        payload["input_shape"] = list(workload.input_shape)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -105,7 +126,7 @@ def init_path(data_dir: Path, workload: Workload, n_features: int, n_train: int,
 
 
 def write_init(path: Path, workload: Workload, n_features: int, n_train: int, seed: int) -> None:
-    weights = initial_weights(workload, n_features, seed)
+    weights = initial_weights(workload, seed)
     order = np.stack([permutation(n_train, seed, e) for e in range(1, workload.epochs + 1)]).astype(np.int32)
     arrays: dict[str, Any] = {"order": order}
     arrays.update({f"kernel_{i}": k for i, (k, _) in enumerate(weights)})
@@ -115,7 +136,8 @@ def write_init(path: Path, workload: Workload, n_features: int, n_train: int, se
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_init(path: Path, n_layers: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def load_init(path: Path, n_weighted: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+    """`n_weighted`: the network's weighted layers (layers.WEIGHTED), one pair each."""
     with np.load(path, allow_pickle=False) as npz:
-        weights = [(npz[f"kernel_{i}"], npz[f"bias_{i}"]) for i in range(n_layers)]
+        weights = [(npz[f"kernel_{i}"], npz[f"bias_{i}"]) for i in range(n_weighted)]
         return weights, npz["order"]

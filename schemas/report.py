@@ -18,7 +18,8 @@ from schemas.job import Framework, Strict
 #    the applied TF32 mode and each runner's input path. Older reports still load: every new field is
 #    optional, and a report without it is "not measured".
 # 4: the runner process tree's peak memory (RunReport.resources), optional like the above.
-REPORT_SCHEMA_VERSION: Final = 4
+# 5: autoencoder tasks' clustering score per epoch (EpochRecord.val_ari), optional like the above.
+REPORT_SCHEMA_VERSION: Final = 5
 
 # skipped: never started (its runner environment could not be built, or the run was interrupted).
 Status = Literal["ok", "error", "timeout", "oom", "diverged", "crashed", "skipped"]
@@ -34,6 +35,8 @@ class EpochRecord(Strict):
     train_metric: float
     val_loss: float
     val_metric: float
+    # Autoencoder tasks: adjusted Rand index of k-means on the validation codes against the labels.
+    val_ari: float | None = Field(default=None, ge=-1, le=1)
     # CPUs kept busy by other processes during this epoch's timed steps (runners/noise.py)
     outside_cores: float | None = Field(default=None, ge=0)
     # GPU jobs: the same timed steps by CUDA events (device time, to check the host clock against),
@@ -201,7 +204,7 @@ class NodeInfo(Strict):
 
 
 class RunReport(Strict):
-    schema_version: Literal[1, 2, 3, 4] = REPORT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3, 4, 5] = REPORT_SCHEMA_VERSION
     spec_id: str
     framework: Framework
     status: Status

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.data_file import DataFile
-from schemas.datasets import CATALOG, LOSS_FOR_TASK, METRIC_FOR_TASK, DatasetName, Task
-from schemas.job import MAX_JOB_SECONDS, MAX_THREADS, Framework, Strict, TrainingSettings, fault, output_fault
+from schemas.datasets import (
+    CATALOG,
+    DATA_TASK,
+    LOSS_FOR_TASK,
+    METRIC_FOR_TASK,
+    DatasetInfo,
+    DatasetName,
+    TrainingTask,
+)
+from schemas.job import (
+    MAX_JOB_SECONDS,
+    MAX_THREADS,
+    Framework,
+    JobSpec,
+    Strict,
+    TrainingSettings,
+    fault,
+    network_fault,
+)
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -24,6 +41,29 @@ def reaches(metric: str, value: float, target: float) -> bool:
     return value >= target if REACHED_FROM[metric] == ">=" else value <= target
 
 
+CompileMode = Literal["none", "jit"]
+
+
+class Arm(NamedTuple):
+    """One side of a comparison: what a job runs beyond its workload. The one place that names an
+    arm: a later axis (tier "matched"/"tuned", a framework version) becomes a field here and a part
+    of `label`, and every table, plot, verdict, history row and comparison follows, since they all
+    group by the label."""
+
+    framework: str
+    compile: str = "none"
+
+    @property
+    def label(self) -> str:
+        """'pytorch' for the standard execution (so suites without the axis keep their names),
+        'pytorch+jit' for the compiled one."""
+        return self.framework if self.compile == "none" else f"{self.framework}+{self.compile}"
+
+    @classmethod
+    def of(cls, spec: JobSpec) -> Arm:
+        return cls(spec.framework, spec.compile)
+
+
 class SuiteTask(TrainingSettings):
     """A task as the user writes it: the training settings of every job it plans into, and the
     datasets it may run on. Each listed dataset is checked here, so planning cannot fail later.
@@ -32,7 +72,7 @@ class SuiteTask(TrainingSettings):
     unavailable here) or `dataset` (one user data file: no fallback, it is there or the run stops)."""
 
     name: str = Field(description="table/plot label, e.g. 'classification'")
-    task: Task
+    task: TrainingTask
     # Accepted datasets in order of preference: the first one available here is used, and the
     # report says which and why (e.g. MNIST, then Fashion-MNIST as the offline drop-in).
     datasets: tuple[DatasetName, ...] = Field(default=(), max_length=16, strict=False)
@@ -59,18 +99,21 @@ class SuiteTask(TrainingSettings):
                 else "missing: give `datasets` (built-in names) or `dataset` (your own file)",
             )
         facts = self.dataset.facts if self.dataset is not None else None
+        needs = DATA_TASK[self.task]
         if self.dataset is not None and facts is not None:
-            if facts.task != self.task:
-                raise fault("dataset.facts.task", f"is {facts.task}, not {self.task}")
-            problem = output_fault(self.layers, self.dataset.display, facts.n_outputs)
+            if facts.task != needs:
+                raise fault("dataset.facts.task", f"is {facts.task}; {self.task} needs {needs} data")
+            display = self.dataset.display
+            info = DatasetInfo(display, facts.task, facts.n_features, facts.n_outputs, "your data file")
+            problem = network_fault(self, self.task, display, info)
             if problem is not None:
                 raise problem
         for i, dataset in enumerate(self.datasets):
-            if CATALOG[dataset].task != self.task:
+            if CATALOG[dataset].task != needs:
                 raise fault(
-                    f"datasets[{i}]", f"{dataset!r} is a {CATALOG[dataset].task} dataset, not {self.task}"
+                    f"datasets[{i}]", f"{dataset!r} is a {CATALOG[dataset].task} dataset; {self.task} needs {needs}"
                 )
-            problem = output_fault(self.layers, dataset)
+            problem = network_fault(self, self.task, dataset, CATALOG[dataset])
             if problem is not None:
                 raise problem
         problem = target_fault(self.metric, self.target)
@@ -107,7 +150,12 @@ class Suite(Strict):
     name: str
     description: str = ""
     frameworks: tuple[Framework, ...] = Field(min_length=1, strict=False)
-    # "auto": start with AUTO_FIRST_REPEATS, then add one repeat of every framework at a time until
+    # One arm per framework x compile mode ("jit": XLA for Keras, torch.compile for PyTorch).
+    compile: tuple[CompileMode, ...] = Field(default=("none",), min_length=1, strict=False)
+    # The arm every other is compared with when there are more than two (an arm label, e.g.
+    # "pytorch+jit"); default: the first arm (first framework, first compile mode).
+    baseline: str | None = Field(default=None, max_length=100)
+    # "auto": start with AUTO_FIRST_REPEATS, then add one repeat of every arm at a time until
     # every verdict is decided or max_repeats is reached (orchestrator/auto_repeats.py).
     repeats: int | Literal["auto"] = Field(
         json_schema_extra={"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1000}, {"const": "auto"}]}
@@ -135,6 +183,16 @@ class Suite(Strict):
         if v == "auto" or (type(v) is int and 1 <= v <= 1000):
             return v  # type: ignore[return-value]
         raise PydanticCustomError("repeats", "must be 'auto' or a whole number from 1 to 1000", {})
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        """Every arm, in plan order: framework-major, then compile mode (A B C per repeat)."""
+        return tuple(Arm(fw, mode) for fw in self.frameworks for mode in self.compile)
+
+    @property
+    def baseline_arm(self) -> str:
+        """The label of the arm the others are compared with."""
+        return self.baseline if self.baseline is not None else self.arms[0].label
 
     @property
     def first_repeats(self) -> int:
@@ -166,4 +224,10 @@ class Suite(Strict):
         for i, framework in enumerate(self.frameworks):
             if framework in self.frameworks[:i]:
                 raise fault(f"frameworks[{i}]", f"{framework!r} is listed twice")
+        for i, mode in enumerate(self.compile):
+            if mode in self.compile[:i]:
+                raise fault(f"compile[{i}]", f"{mode!r} is listed twice")
+        labels = [arm.label for arm in self.arms]
+        if self.baseline is not None and self.baseline not in labels:
+            raise fault("baseline", f"{self.baseline!r} names no arm; the arms are {', '.join(labels)}")
         return self

@@ -4,12 +4,12 @@ One image per (framework, variant), tagged `bench-<framework>:<variant>` (varian
 labels say what it was built from, so a stale image is refused instead of silently benchmarking old
 code or other pins:
 
-    bench.requirements_sha256   envs.lock_hash: sha256 of the requirements file installed
+    bench.requirements_sha256   envs.lock_hash: sha256 of the lock file installed
     bench.source_sha256         sha256 over every file of schemas/ and runners/ copied in
     bench.schema_version        the JobSpec/RunReport schema version the runner speaks
 
 The build context is staged into a folder (never the repository root): the Dockerfile, the
-requirements files, src/schemas, src/runners, and the optional wheelhouse/ and ca/ folders. The
+locks and their inputs (images/<framework>/requirements*.txt, *.in), src/schemas, src/runners, and the optional wheelhouse/ and ca/ folders. The
 engine is reached through the Docker SDK (`docker>=7`), imported only here and in backends/docker.py.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.envs import IMAGES, lock_hash, requirements_file
+from orchestrator.envs import IMAGES, lock_file, lock_hash
 from schemas.common import ROOT
 from schemas.job import SCHEMA_VERSION
 
@@ -88,7 +88,7 @@ def staleness(labels: dict[str, str] | None, framework: str, variant: str) -> st
         "bench.framework": "it is another framework's image",
         "bench.variant": "it is another variant",
         "bench.schema_version": "it speaks another schema version",
-        "bench.requirements_sha256": f"{requirements_file(framework, variant).relative_to(ROOT)} changed",
+        "bench.requirements_sha256": f"{lock_file(framework, variant).relative_to(ROOT)} changed",
         "bench.source_sha256": "schemas/ or runners/ changed since it was built",
     }
     for key, reason in why.items():
@@ -131,7 +131,7 @@ def stage_context(
         raise FileNotFoundError(f"CA bundle {ca_bundle} is not a file")
     dest.mkdir(parents=True)
     shutil.copy2(src_dir / "Dockerfile", dest / "Dockerfile")
-    for req in sorted(src_dir.glob("requirements*.txt")):
+    for req in sorted(src_dir.glob("requirements*.txt")) + sorted(src_dir.glob("requirements*.in")):
         shutil.copy2(req, dest / req.name)
     for rel, path in _source_files():
         target = dest / "src" / rel

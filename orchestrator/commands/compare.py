@@ -1,4 +1,4 @@
-"""`bench compare RUN_A RUN_B`: per task, framework and criterion, B/A with its interval and a flag."""
+"""`bench compare RUN_A RUN_B`: per task, arm and criterion, B/A with its interval and a flag."""
 
 from __future__ import annotations
 

@@ -44,14 +44,16 @@ def show(
         str | None, typer.Option("--suite", help="only this suite (its name in run.json)")
     ] = None,
     task: Annotated[str | None, typer.Option("--task", help="only this task")] = None,
-    arm: Annotated[str | None, typer.Option("--arm", help="only this framework")] = None,
+    arm: Annotated[
+        str | None, typer.Option("--arm", help="only this arm: a framework, or one with its compile mode (pytorch+jit)")
+    ] = None,
     store: StoreOption = None,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="also draw the trend into FILE (.png or .svg)")
     ] = None,
 ) -> None:
     """Print each criterion (steady-state epoch, total time, final validation metric) per run, one
-    table per hardware class, suite and task; --plot draws one line per framework and hardware class.
+    table per hardware class, suite and task; --plot draws one line per arm and hardware class.
 
     Example: bench history --suite paper --task classification --plot history.png
     """

@@ -23,7 +23,7 @@ Variant = Annotated[
 
 
 def status(framework: str, variant: str = "cpu") -> tuple[bool, str]:
-    req = envs.requirements_file(framework, variant)
+    req = envs.lock_file(framework, variant)
     if envs.is_current(framework, variant):
         python = envs.venv_python(framework, variant)
         return True, f"venv {python.parent.parent} (lock {envs.lock_hash(framework, variant)[:12]})"

@@ -4,7 +4,7 @@
                             one-line summary for the terminal (every verdict computed once)
 
     run_dir/metrics.csv, metrics.parquet   one row per job x epoch (tidy.metrics_frame)
-    run_dir/tables/*.md, *.csv             results_<task>, winner, parity
+    run_dir/tables/*.md, *.csv             results_<task>, winner, parity (compile: runs with jit arms)
     run_dir/plots/<task>_<what>.png, .svg  what = time, train_metric, val_metric
     run_dir/report.html                    self-contained page
 
@@ -22,6 +22,7 @@ import pandas as pd
 from orchestrator.results import stats
 from orchestrator.results._format import Table
 from orchestrator.results.breakdown import wall_breakdown, write_breakdown
+from orchestrator.results.compile_time import compile_tables
 from orchestrator.results.html import render_html
 from orchestrator.results.parity import ParityRow, parity_rows, parity_table
 from orchestrator.results.plots import render_plots
@@ -81,7 +82,8 @@ def summary_line(run: RunData, rows: list[WinnerRow], keep_contaminated: bool = 
     """'12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, quality equivalent (±5%)'."""
     parts = [_status_counts(run, keep_contaminated)]
     for task in sorted({r.task for r in rows}):
-        task_rows = [r for r in rows if r.task == task]
+        # A baseline's own row (more than two arms) is what the others are judged against, not a verdict.
+        task_rows = [r for r in rows if r.task == task and not r.is_baseline]
         several_pairs = len({(r.verdict.name_a, r.verdict.name_b) for r in task_rows if r.verdict}) > 1
         phrases = []
         for r in task_rows:
@@ -118,7 +120,7 @@ class Judged:
     """Every verdict of a run, computed once: what render_run writes and bench's `Run` shows."""
 
     metrics: pd.DataFrame  # tidy, one row per job x epoch (metrics.csv)
-    tables: list[Table]  # results_<task>, winner
+    tables: list[Table]  # results_<task>, winner, and compile where a framework ran both compile modes
     rows: list[WinnerRow]  # the winner table's rows
     parity_rows: list[ParityRow]
     parity: Table
@@ -134,7 +136,9 @@ def judge(run: RunData, margin: float | None = None, keep_contaminated: bool | N
     margin = recorded_margin(run.meta) if margin is None else margin
     keep = run.meta.get("keep_contaminated") is True if keep_contaminated is None else keep_contaminated
     metrics = metrics_frame(run)
-    tables, rows = build_tables(final_frame(metrics, keep), margin, recorded_gemm(run.meta))
+    final = final_frame(metrics, keep)
+    tables, rows = build_tables(final, margin, recorded_gemm(run.meta), run.baseline)
+    tables += compile_tables(metrics, final, len(tables) + 1)
     prows = parity_rows(run)
     return Judged(metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep)
 

@@ -1,6 +1,6 @@
 """`bench compare RUN_A RUN_B`: did anything get slower or worse from run A to run B?
 
-Per task, arm (framework) and criterion (the winner table's: total time, steady-state epoch time,
+Per task, arm (schemas.suite.Arm: a framework and its compile mode, 'pytorch+jit') and criterion (the winner table's: total time, steady-state epoch time,
 final validation metric), with a and b the two runs' per-repeat values of the jobs that count in
 their verdicts:
 
@@ -30,7 +30,7 @@ from orchestrator.results._format import Table, fmt, fmt_csv
 from orchestrator.results.tables import (
     CRITERIA,
     TARGET_COLUMNS,
-    frameworks_of,
+    arms_of,
     hardware_classes,
     ok_values,
     task_metric,
@@ -147,7 +147,7 @@ def compare_runs(path_a: Path, path_b: Path, allow_mixed_hardware: bool = False)
     lines = []
     for task, hardware, ga, gb in _groups(a, b, mixed):
         metric = task_metric(ga, str(task))
-        for arm in sorted(set(frameworks_of(ga)) & set(frameworks_of(gb))):
+        for arm in sorted(set(arms_of(ga)) & set(arms_of(gb))):
             for criterion, column in CRITERIA:
                 if column not in ga or column not in gb:
                     continue
@@ -164,14 +164,14 @@ def compare_runs(path_a: Path, path_b: Path, allow_mixed_hardware: bool = False)
                 lines.append(Line(str(task), arm, criterion, hardware, v, change, detail))
     if not lines:
         raise CompareError(
-            f"{path_a} and {path_b} have no task and framework in common "
+            f"{path_a} and {path_b} have no task and arm in common "
             f"(A: {', '.join(_tasks(a))}; B: {', '.join(_tasks(b))})"
         )
     return Comparison(a, b, margin, mixed, tuple(lines))
 
 
 def _tasks(side: Side) -> list[str]:
-    pairs = side.final[["task", "framework"]].dropna().drop_duplicates().sort_values(["task", "framework"])
+    pairs = side.final[["task", "arm"]].dropna().drop_duplicates().sort_values(["task", "arm"])
     return [f"{t}/{f}" for t, f in pairs.itertuples(index=False)]
 
 

@@ -94,29 +94,29 @@ def flat(value: Any) -> str:
 
 
 def representatives(run: RunData, task: str | None = None) -> dict[str, Job]:
-    """One ok job per framework, from the same (repeat, seed) when some pair has all frameworks
-    ok (so fairness hashes are comparable), else each framework's first by (repeat, spec id)."""
+    """One ok job per arm, from the same (repeat, seed) when some repeat has all arms ok (so
+    fairness hashes are comparable), else each arm's first by (repeat, spec id)."""
     ok = sorted(
         (j for j in run.jobs if j.ok and j.report is not None and j.spec is not None
          and (task is None or j.task == task)),
         key=lambda j: (j.spec.repeat if j.spec else 0, j.spec_id),
     )  # fmt: skip
-    frameworks = sorted({str(j.framework) for j in ok})
+    frameworks = sorted({str(j.arm) for j in ok})
     groups: dict[tuple[int, int], dict[str, Job]] = {}
     for j in ok:
         assert j.spec is not None
-        groups.setdefault((j.spec.repeat, j.spec.seed), {}).setdefault(j.spec.framework, j)
+        groups.setdefault((j.spec.repeat, j.spec.seed), {}).setdefault(str(j.arm), j)
     for _, by_fw in sorted(groups.items()):
         if sorted(by_fw) == frameworks:
             return dict(sorted(by_fw.items()))
     out: dict[str, Job] = {}
     for j in ok:
-        out.setdefault(str(j.framework), j)
+        out.setdefault(str(j.arm), j)
     return dict(sorted(out.items()))
 
 
 def side_by_side(run: RunData, part: str, task: str | None = None) -> Markup:
-    """EnvInfo or Fairness fields, one column per framework (see `representatives`)."""
+    """EnvInfo or Fairness fields, one column per arm (see `representatives`)."""
     firsts = representatives(run, task)
     columns: dict[str, dict[str, Any]] = {}
     for fw, job in firsts.items():
@@ -203,7 +203,7 @@ def noise_banner(run: RunData, keep_contaminated: bool) -> Markup:
         if keep_contaminated
         else "left out of the medians and verdicts"
     )
-    items = el("ul", *(el("li", f"{job.framework} {job.task} repeat {job.spec.repeat if job.spec else '?'} "
+    items = el("ul", *(el("li", f"{job.arm} {job.task} repeat {job.spec.repeat if job.spec else '?'} "
                                 f"({job.spec_id}): {why}") for job, why in flagged))  # fmt: skip
     return el(
         "div", el("strong", "busy machine"), f" — {len(flagged)} of {ok} ok jobs were timed while other "
@@ -242,7 +242,7 @@ def failed_jobs(run: RunData) -> Markup:
         tail = rep.error.traceback_tail if rep is not None and rep.error is not None else ()
         detail: object = el("details", el("summary", "traceback"), el("pre", "\n".join(tail)))
         rows.append([
-            el("code", job.spec_id), job.framework or MISSING, job.task or MISSING,
+            el("code", job.spec_id), job.arm or MISSING, job.task or MISSING,
             job.spec.repeat if job.spec else MISSING, job.status, job.reason or MISSING,
             MISSING if rep is None or rep.exit_code is None else rep.exit_code,
             detail if tail else MISSING,

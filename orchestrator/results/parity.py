@@ -1,6 +1,8 @@
 """Parity table: evidence that paired jobs really started from the same point (fairness rule 8).
 
-Jobs are paired within a task when they share seed and repeat but differ in framework. A pair
+Jobs are paired within a task when they share seed and repeat but differ in arm (framework or
+compile mode: schemas.suite.Arm): every pair of arms, so a framework's jit arm is held to its
+standard one as to the other frameworks. A pair
 passes when dataset, initial weights and batch order hashes and the parameter counts are equal, the
 initial training losses agree to INITIAL_LOSS_RTOL, the mean loss of the first few batches to
 FIRST_STEPS_RTOL and the epoch-1 running losses to EPOCH1_RTOL.
@@ -15,10 +17,12 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import get_args
 
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
 from orchestrator.results.tidy import Job, RunData
 from schemas.common import FIRST_STEPS
+from schemas.job import Framework
 from schemas.report import Fairness
 
 # Same init, same data, same batch order: float32 reduction order is the only difference left.
@@ -40,7 +44,7 @@ class ParityRow:
     task: str
     repeat: int
     seed: int
-    framework_a: str
+    framework_a: str  # the arm's label (the framework's name for its standard execution)
     framework_b: str
     params_equal: bool | None
     initial_loss_rel_diff: float
@@ -80,10 +84,10 @@ def _compare(task: str, a: Job, b: Job) -> ParityRow:
     assert a.spec is not None and b.spec is not None
     fa = a.report.fairness if a.report else None
     fb = b.report.fairness if b.report else None
-    key = (task, a.spec.repeat, a.spec.seed, a.spec.framework, b.spec.framework)
+    key = (task, a.spec.repeat, a.spec.seed, str(a.arm), str(b.arm))
     if fa is None or fb is None:
         missing = [j for j, f in ((a, fa), (b, fb)) if f is None]
-        why = ", ".join(f"{j.framework} {j.status}, no fairness manifest" for j in missing)
+        why = ", ".join(f"{j.arm} {j.status}, no fairness manifest" for j in missing)
         return ParityRow(*key, None, math.nan, math.nan, math.nan, None, None, None, f"n/a: {why}")
     params = fa.param_count == fb.param_count
     init = fa.init_weights_sha256 == fb.init_weights_sha256
@@ -113,13 +117,13 @@ def _compare(task: str, a: Job, b: Job) -> ParityRow:
 
 
 def parity_rows(run: RunData) -> list[ParityRow]:
-    """Every cross-framework pair sharing task, seed and repeat (first job by spec id on a clash)."""
+    """Every pair of arms sharing task, seed and repeat (first job by spec id on a clash)."""
     groups: dict[tuple[str, int, int], dict[str, Job]] = {}
     for job in sorted(run.jobs, key=lambda j: j.spec_id):
         if job.spec is None:
             continue
         key = (job.spec.workload.task, job.spec.repeat, job.spec.seed)
-        groups.setdefault(key, {}).setdefault(job.spec.framework, job)
+        groups.setdefault(key, {}).setdefault(str(job.arm), job)
     rows = []
     for (task, _, _), by_fw in sorted(groups.items()):
         for fa, fb in itertools.combinations(sorted(by_fw), 2):
@@ -129,6 +133,13 @@ def parity_rows(run: RunData) -> list[ParityRow]:
 
 def _yes_no(x: bool | None) -> str:
     return MISSING if x is None else ("yes" if x else "NO")
+
+
+def _sides(rows: list[ParityRow]) -> str:
+    """What the pairs differ in: 'frameworks', or 'arms' once an arm is more than its framework."""
+    frameworks = set(get_args(Framework))
+    plain = all(r.framework_a in frameworks and r.framework_b in frameworks for r in rows)
+    return "frameworks" if plain else "arms (every pair: framework x compile mode)"
 
 
 def parity_table(rows: list[ParityRow]) -> Table:
@@ -157,7 +168,7 @@ def parity_table(rows: list[ParityRow]) -> Table:
         ))  # fmt: skip
     n_fail = sum(r.failed for r in rows)
     caption = (
-        "Jobs paired within a task by seed and repeat across frameworks. Pass: equal parameter "
+        f"Jobs paired within a task by seed and repeat across {_sides(rows)}. Pass: equal parameter "
         "counts and dataset / initial-weights / batch-order sha256, initial training loss "
         f"relative difference <= {INITIAL_LOSS_RTOL:g}, mean loss of the first {FIRST_STEPS} batches "
         f"<= {FIRST_STEPS_RTOL:g}, epoch-1 running loss <= {EPOCH1_RTOL:g} (relative difference = "

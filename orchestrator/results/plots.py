@@ -1,5 +1,6 @@
 """The paper's figures, with repeats: per task, epochs vs cumulative training time, vs training
-metric and vs validation metric; one line per framework (median over ok repeats) and a min–max band.
+metric and vs validation metric; one line per arm (framework x compile mode: 'pytorch', 'pytorch+jit';
+median over ok repeats) and a min–max band.
 
 `figure()` draws the panels (the Python API's `Run.plot` shows it as is); `render_plots` saves one
 task's figure per file. matplotlib is imported inside functions (importing this module stays cheap)
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import math
 import re
+import zlib
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -37,16 +39,20 @@ METRIC_LABELS = {
     "mse": "MSE (standardized target units²)",
 }
 METRIC_NAMES = {"accuracy": "accuracy", "mse": "MSE"}
-# Fixed colours per framework name so a framework looks the same in every figure and run.
-COLOURS = {"pytorch": "#d62728", "tensorflow": "#1f77b4", "fake": "#7f7f7f"}
+# Fixed colours per arm label so an arm looks the same in every figure, run and history plot, whatever
+# other arms it is drawn with; a framework's jit arm gets a neighbouring hue.
+COLOURS = {
+    "pytorch": "#d62728", "tensorflow": "#1f77b4", "fake": "#7f7f7f",
+    "pytorch+jit": "#ff7f0e", "tensorflow+jit": "#17becf", "fake+jit": "#2f2f2f",
+}  # fmt: skip
 # Distinct dashes and markers too, so identical curves (a fair run's epoch-1 values) stay visible.
 STYLES = (("-", "o"), ("--", "s"), ("-.", "^"), (":", "D"))
-FALLBACK_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+FALLBACK_COLOURS = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#bcbd22")
 
 
 @dataclass(frozen=True)
 class Curve:
-    framework: str
+    arm: str
     epochs: list[int]
     median: list[float]
     low: list[float]
@@ -55,16 +61,17 @@ class Curve:
 
 
 def curves(metrics: pd.DataFrame, task: str, column: str) -> list[Curve]:
-    """Per framework: median, min and max of `column` over ok repeats at each epoch."""
+    """Per arm: median, min and max of `column` over ok repeats at each epoch."""
     rows = metrics[(metrics["task"] == task) & (metrics["status"] == "ok")]
     rows = rows.dropna(subset=["epoch", column])
+    by = "arm" if "arm" in rows else "framework"  # a frame from before arms: one per framework
     out = []
-    for fw in sorted(str(f) for f in rows["framework"].dropna().unique()):
-        sub = rows[rows["framework"] == fw]
+    for fw in sorted(str(f) for f in rows[by].dropna().unique()):
+        sub = rows[rows[by] == fw]
         agg = sub.groupby("epoch", sort=True)[column].agg(["median", "min", "max"])
         out.append(
             Curve(
-                framework=fw,
+                arm=fw,
                 epochs=[int(e) for e in agg.index],
                 median=[float(v) for v in agg["median"]],
                 low=[float(v) for v in agg["min"]],
@@ -83,8 +90,10 @@ def _minor_label(value: float, show: bool) -> str:
     return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (2, 3, 5)) else ""
 
 
-def _colour(framework: str, index: int) -> str:
-    return COLOURS.get(framework, FALLBACK_COLOURS[index % len(FALLBACK_COLOURS)])
+def arm_colour(arm: str) -> str:
+    """The arm's fixed colour; an arm not in COLOURS gets one by a hash of its label (the same in
+    every run, unlike a position in the legend)."""
+    return COLOURS.get(arm) or FALLBACK_COLOURS[zlib.crc32(arm.encode()) % len(FALLBACK_COLOURS)]
 
 
 PANEL_SIZE = (7.0, 4.2)  # inches, one task's panel
@@ -101,7 +110,7 @@ def _style() -> AbstractContextManager[None]:
 
 
 def _draw_panel(ax: Axes, task: str, dataset: str, metric: str, which: str, metrics: pd.DataFrame) -> None:
-    """One task's epochs vs `which` on `ax`: a median line and a min–max band per framework."""
+    """One task's epochs vs `which` on `ax`: a median line and a min–max band per arm."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     spec = {name: (col, ylabel, title) for name, col, ylabel, title in FIGURES}
@@ -112,8 +121,8 @@ def _draw_panel(ax: Axes, task: str, dataset: str, metric: str, which: str, metr
     }
     data = curves(metrics, task, column)
     for i, c in enumerate(data):
-        colour = _colour(c.framework, i)
-        label = f"{c.framework} (median of {c.n_repeats}, band min–max)"
+        colour = arm_colour(c.arm)
+        label = f"{c.arm} (median of {c.n_repeats}, band min–max)"
         ax.fill_between(c.epochs, c.low, c.high, color=colour, alpha=0.2, linewidth=0)
         dash, marker = STYLES[i % len(STYLES)]
         ax.plot(

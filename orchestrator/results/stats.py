@@ -50,6 +50,9 @@ Mann–Whitney test instead: N = z^2 / (6 (p - 1/2)^2) per side, p = P(a < b) ov
 count half), z the 95% normal quantile. If no job on either side reached the target there is no
 comparison to make: "inconclusive", no N.
 
+More than two arms: each arm against a baseline, the same rule at wider levels chosen by Holm's
+step-down over the family (`level`, `tost_level`; holm.py states that rule and its guarantee).
+
 Under A/A (both sides from one distribution) the chance of a false "faster/better" is at most
 1 - (95% interval coverage) = 8/252 = 3.2% at 5 vs 5, whatever the noise's shape; with a true
 difference beyond the margin, the chance of a false "equivalent" is at most 5% (TOST).
@@ -107,8 +110,8 @@ def margin_for(noise_floor: float | None) -> float:
     return max(MIN_MARGIN, noise_floor)
 
 
-def _array(values: Values, censored: bool = False) -> FloatArray:
-    """The finite values; with `censored`, +inf (never reached the target) is kept too."""
+def finite_array(values: Values, censored: bool = False) -> FloatArray:
+    """The values a verdict uses: the finite ones; with `censored`, +inf (never reached the target) too."""
     arr = np.asarray(values, dtype=np.float64).ravel()
     keep = np.isfinite(arr) | (censored & (arr == math.inf))
     return arr[keep]
@@ -121,7 +124,7 @@ def _median(x: FloatArray) -> float:
 def mann_whitney_p(a: Values, b: Values, censored: bool = False) -> float:
     """Two-sided Mann-Whitney U p-value; NaN when either side is empty. `censored`: +inf counts, as
     the highest rank (ties among themselves)."""
-    xa, xb = _array(a, censored), _array(b, censored)
+    xa, xb = finite_array(a, censored), finite_array(b, censored)
     if xa.size == 0 or xb.size == 0:
         return math.nan
     with warnings.catch_warnings():
@@ -205,13 +208,14 @@ def _order_stat(d: FloatArray, k: int, low: bool) -> FloatArray:
     return d[:, k - 1] if low else d[:, d.shape[1] - k]
 
 
-def shifts(x: FloatArray, y: FloatArray) -> Shifts:
-    """x: (trials, n_a), y: (trials, n_b), already on the analysis scale (log values)."""
+def shifts(x: FloatArray, y: FloatArray, level: float = CI_LEVEL, tost_level: float = TOST_LEVEL) -> Shifts:
+    """x: (trials, n_a), y: (trials, n_b), already on the analysis scale (log values); `level`,
+    `tost_level`: the intervals' levels (a family of comparisons asks for wider ones: holm.py)."""
     n_a, n_b = x.shape[1], y.shape[1]
     with np.errstate(invalid="ignore"):  # inf - inf: two jobs that never reached a target tie
         d = (x[:, :, None] - y[:, None, :]).reshape(x.shape[0], n_a * n_b)
     d = np.sort(np.where(np.isnan(d), 0.0, d), axis=1)
-    k95, k90 = critical_rank(n_a, n_b, CI_LEVEL), critical_rank(n_a, n_b, TOST_LEVEL)
+    k95, k90 = critical_rank(n_a, n_b, level), critical_rank(n_a, n_b, tost_level)
     return Shifts(
         estimate=np.median(d, axis=1),
         lo95=_order_stat(d, k95, low=True),
@@ -239,8 +243,9 @@ def _half_width_per_sd(level: float, cap: int) -> FloatArray:
 
 
 def repeats_needed(
-    x: FloatArray, y: FloatArray, s: Shifts, bound: float, cap: int = REPEATS_CAP
-) -> NDArray[np.int64]:
+    x: FloatArray, y: FloatArray, s: Shifts, bound: float, cap: int = REPEATS_CAP,
+    level: float = CI_LEVEL, tost_level: float = TOST_LEVEL,
+) -> NDArray[np.int64]:  # fmt: skip
     """Per row: about how many repeats per side would decide (see the module docstring); cap + 1
     stands for "more than cap". Meaningful for inconclusive rows only."""
     n_a, n_b = x.shape[1], y.shape[1]
@@ -253,8 +258,8 @@ def repeats_needed(
     target = np.where(beyond, effect, bound - effect)
     per_sd = np.where(
         beyond[:, None],
-        _half_width_per_sd(CI_LEVEL, cap)[None, :],
-        _half_width_per_sd(TOST_LEVEL, cap)[None, :],
+        _half_width_per_sd(level, cap)[None, :],
+        _half_width_per_sd(tost_level, cap)[None, :],
     )
     n = np.arange(2, cap + 1)
     ok = (sd[:, None] * per_sd < target[:, None]) & (n[None, :] > max(n_a, n_b))
@@ -280,11 +285,13 @@ class Decisions:
     repeats: NDArray[np.int64]
 
 
-def decide_log(x: FloatArray, y: FloatArray, margin: float = MIN_MARGIN) -> Decisions:
+def decide_log(
+    x: FloatArray, y: FloatArray, margin: float = MIN_MARGIN, level: float = CI_LEVEL, tost_level: float = TOST_LEVEL
+) -> Decisions:
     """The whole rule on rows of log values (the simulation test calls this directly)."""
     bound = math.log1p(_checked_margin(margin))
-    s = shifts(x, y)
-    return Decisions(decide(s, bound), s, repeats_needed(x, y, s, bound))
+    s = shifts(x, y, level, tost_level)
+    return Decisions(decide(s, bound), s, repeats_needed(x, y, s, bound, REPEATS_CAP, level, tost_level))
 
 
 def _checked_margin(margin: float) -> float:
@@ -320,6 +327,8 @@ class Verdict:
     advantage_hi: float
     repeats: int | None  # inconclusive: repeats per side that would decide (REPEATS_CAP + 1: more)
     text: str  # "pytorch faster by 25% [95% CI 18–31%]", "equivalent within ±5% [...]", ...
+    ci_level: float = CI_LEVEL  # the level of ci_lo..ci_hi (wider in a Holm family: holm.py)
+    eq_level: float = TOST_LEVEL  # the level of eq_lo..eq_hi
 
 
 def percent_text(x: float, multiple: bool = False) -> str:
@@ -335,8 +344,13 @@ def percent_text(x: float, multiple: bool = False) -> str:
     return f"{x * 100:.1f}%" if float(f"{x * 100:.1f}") < 10 else f"{x * 100:.0f}%"
 
 
+def level_text(level: float) -> str:
+    """'95%', '98.3%': an interval's level as the tables print it."""
+    return f"{level * 100:.3g}%"
+
+
 def advantage_text(
-    winner: str, adjective: str, x: float, lo: float | None = None, hi: float | None = None
+    winner: str, adjective: str, x: float, lo: float | None = None, hi: float | None = None, level: float = CI_LEVEL
 ) -> str:
     """'pytorch faster by 25% [95% CI 18%–31%]', or from 100% up as a multiple, interval included:
     'pytorch 12.4x faster [95% CI 11.9x–13.0x]' (the slower takes 12.4 times as long). An infinite
@@ -351,7 +365,7 @@ def advantage_text(
     )
     if lo is None or hi is None:
         return head
-    return f"{head} [95% CI {percent_text(lo, multiple)}–{percent_text(hi, multiple)}]"
+    return f"{head} [{level_text(level)} CI {percent_text(lo, multiple)}–{percent_text(hi, multiple)}]"
 
 
 def _ratio_text(x: float) -> str:
@@ -364,7 +378,7 @@ def repeats_text(repeats: int | None) -> str:
     return f"> {REPEATS_CAP}" if repeats > REPEATS_CAP else f"about {repeats}"
 
 
-def _analysis_scale(xa: FloatArray, xb: FloatArray) -> tuple[FloatArray, FloatArray, Scale]:
+def analysis_scale(xa: FloatArray, xb: FloatArray) -> tuple[FloatArray, FloatArray, Scale]:
     """Log values when all are > 0; else values over |median(b)| (|median(a)|, or 1, when that is 0),
     so that the margin stays a fraction of b's level (medians of the finite values: +inf stays +inf)."""
     if bool(np.all(xa > 0.0) and np.all(xb > 0.0)):
@@ -394,14 +408,18 @@ def verdict(
     adjective: str = "better",
     min_repeats: int = MIN_REPEATS,
     censored: bool = False,
+    level: float = CI_LEVEL,
+    tost_level: float = TOST_LEVEL,
 ) -> Verdict:
     """Compare two groups of per-repeat values (see the module docstring for every definition).
     `adjective` words the winner ("faster" for times). `censored` (time to target, lower is better):
-    +inf is a job that never reached the target, kept and ranked slower than every job that did."""
+    +inf is a job that never reached the target, kept and ranked slower than every job that did.
+    `level`, `tost_level`: the levels of the "better" and "equivalent" intervals (95%, 90%; a
+    comparison in a family gets Holm's: holm.family_verdicts)."""
     _checked_margin(margin)
     if censored and better != "lower":
         raise ValueError("censored values (+inf: never reached) need lower-is-better")
-    xa, xb = _array(a, censored), _array(b, censored)
+    xa, xb = finite_array(a, censored), finite_array(b, censored)
     med_a, med_b = _median(xa), _median(xb)
     p = mann_whitney_p(xa, xb, censored)
     reached_a, reached_b = int(np.isfinite(xa).sum()), int(np.isfinite(xb).sum())
@@ -411,9 +429,9 @@ def verdict(
     scale: Scale = "log"
     code = INCONCLUSIVE
     if xa.size and xb.size:
-        x, y, scale = _analysis_scale(xa, xb)
+        x, y, scale = analysis_scale(xa, xb)
         bound = math.log1p(margin) if scale == "log" else margin
-        s = shifts(x[None, :], y[None, :])
+        s = shifts(x[None, :], y[None, :], level, tost_level)
         code = int(decide(s, bound)[0])
         est, lo95, hi95 = float(s.estimate[0]), float(s.lo95[0]), float(s.hi95[0])
         ratio, ci_lo, ci_hi = (_to_ratio(v, scale) for v in (est, lo95, hi95))
@@ -433,16 +451,17 @@ def verdict(
         winner = name_a if (code == A_HIGHER) == (better == "higher") else name_b
         adv = _to_advantage(est, scale)
         adv_lo, adv_hi = sorted((_to_advantage(lo95, scale), _to_advantage(hi95, scale)))
-        text = advantage_text(winner, adjective, adv, adv_lo, adv_hi)
+        text = advantage_text(winner, adjective, adv, adv_lo, adv_hi, level)
     elif code == EQUIVALENT:
         outcome = "equivalent"
-        text = f"equivalent within ±{margin * 100:.3g}% [90% CI {_ratio_text(eq_lo)}–{_ratio_text(eq_hi)}]"
+        text = (f"equivalent within ±{margin * 100:.3g}% "
+                f"[{level_text(tost_level)} CI {_ratio_text(eq_lo)}–{_ratio_text(eq_hi)}]")  # fmt: skip
     else:
         outcome = "inconclusive"
         if unreached:
             repeats = censored_repeats(xa, xb)
         else:
-            repeats = int(repeats_needed(x[None, :], y[None, :], s, bound)[0])
+            repeats = int(repeats_needed(x[None, :], y[None, :], s, bound, REPEATS_CAP, level, tost_level)[0])
         text = f"inconclusive — {repeats_text(repeats)} repeats per side would decide"
     if scale == "raw" and outcome != "not enough repeats":
         text += " (raw-scale differences: a value <= 0 has no log)"
@@ -475,4 +494,6 @@ def verdict(
         advantage_hi=adv_hi,
         repeats=repeats,
         text=text,
+        ci_level=level,
+        eq_level=tost_level,
     )

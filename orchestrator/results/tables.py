@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
-from orchestrator.results import stats
+from orchestrator.results import holm, stats
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
+from orchestrator.results.family_table import family_table
 from orchestrator.results.tidy import finite
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.suite import REACHED_FROM
@@ -50,8 +51,27 @@ def tasks_of(final: pd.DataFrame) -> list[str]:
     return sorted(str(t) for t in final["task"].dropna().unique())
 
 
-def frameworks_of(group: pd.DataFrame) -> list[str]:
-    return sorted(str(f) for f in group["framework"].dropna().unique())
+def _arm_column(group: pd.DataFrame) -> str:
+    # A frame made before arms existed (or by hand) has one arm per framework.
+    return "arm" if "arm" in group else "framework"
+
+
+def arms_of(group: pd.DataFrame) -> list[str]:
+    """The arm labels present (schemas.suite.Arm), sorted."""
+    return sorted(str(f) for f in group[_arm_column(group)].dropna().unique())
+
+
+def arm_header(group: pd.DataFrame) -> str:
+    """What a table calls its arms: "framework" while every arm is a framework's standard execution
+    (so tables of suites without the compile axis read as they always did), else "arm"."""
+    pairs = group[["framework", _arm_column(group)]].dropna().drop_duplicates()
+    return "framework" if all(str(f) == str(a) for f, a in pairs.itertuples(index=False)) else "arm"
+
+
+def framework_of(group: pd.DataFrame, arm: str) -> str:
+    """The framework an arm runs (its label, for a frame without arms)."""
+    rows = group.loc[group[_arm_column(group)] == arm, "framework"].dropna()
+    return str(rows.iloc[0]) if len(rows) else arm
 
 
 def task_metric(group: pd.DataFrame, task: str) -> str:
@@ -64,19 +84,19 @@ def datasets_label(group: pd.DataFrame) -> str:
     return ", ".join(names) if names else "unknown dataset"
 
 
-def ok_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
-    """The values the tables and verdicts use: ok jobs, contaminated ones left out unless the run
-    keeps them (tidy.final_frame's `in_verdicts`)."""
+def ok_values(group: pd.DataFrame, arm: str, column: str) -> list[float]:
+    """The values the tables and verdicts use: the arm's ok jobs, contaminated ones left out unless
+    the run keeps them (tidy.final_frame's `in_verdicts`)."""
     used = group["in_verdicts"] if "in_verdicts" in group else group["status"] == "ok"
-    rows = group[(group["framework"] == framework) & used]
+    rows = group[(group[_arm_column(group)] == arm) & used]
     return finite(rows[column].tolist())
 
 
-def to_target_values(group: pd.DataFrame, framework: str, column: str) -> list[float]:
+def to_target_values(group: pd.DataFrame, arm: str, column: str) -> list[float]:
     """Like `ok_values` for a TARGET_COLUMNS column, but a job that never reached the target is
     kept, as +inf: slower than every job that did (stats.verdict's `censored`)."""
     used = group["in_verdicts"] if "in_verdicts" in group else group["status"] == "ok"
-    rows = group[(group["framework"] == framework) & used]
+    rows = group[(group[_arm_column(group)] == arm) & used]
     never = rows["seconds_to_target"] == math.inf
     return [math.inf if missed else float(v) for v, missed in zip(rows[column], never, strict=True)
             if missed or not pd.isna(v)]  # fmt: skip
@@ -122,23 +142,24 @@ def _epochs(x: float) -> str:
 
 
 def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, float] | None = None) -> Table:
-    """`gemm`: the calibrated GEMM GFLOP/s of each framework on this machine (bench calibrate); with
-    it, a last column says what share of that rate the training steps reach."""
+    """One row per arm. `gemm`: the calibrated GEMM GFLOP/s of each framework on this machine (bench
+    calibrate); with it, a last column says what share of that rate the training steps reach."""
     group = final[final["task"] == task]
     metric = task_metric(group, task)
     better = stats.BETTER.get(metric, "lower")
     labels = [label.format(metric=metric) for _, label in QUANTITIES]
-    headers = ("framework", "ok / total", *labels, *(("share of calibrated GEMM rate",) if gemm else ()))
+    name = arm_header(final)
+    headers = (name, "ok / total", *labels, *(("share of calibrated GEMM rate",) if gemm else ()))
     target = task_target(group)
-    csv_headers: list[str] = ["task", "framework", "n_ok", "n_total", "n_contaminated"]
+    csv_headers: list[str] = ["task", name, "n_ok", "n_total", "n_contaminated"]
     for col, _ in QUANTITIES:
         csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
     csv_headers += ["target", "n_reached_target"]
     if gemm:
         csv_headers.append("gemm_share")
     rows, csv_rows = [], []
-    for fw in frameworks_of(group):
-        jobs = group[group["framework"] == fw]
+    for fw in arms_of(group):
+        jobs = group[group[_arm_column(group)] == fw]
         n_ok, n_total = int((jobs["status"] == "ok").sum()), len(jobs)
         n_dirty = contaminated_count(jobs)
         kept = bool(jobs["in_verdicts"].sum() == n_ok) if "in_verdicts" in jobs else True
@@ -152,7 +173,7 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
         reached = sum(map(math.isfinite, to_target_values(group, fw, "seconds_to_target")))
         raw += [fmt_csv(target), "" if target is None else str(reached)]
         if gemm:
-            rate, values = gemm.get(fw), ok_values(group, fw, "train_gflops")
+            rate, values = gemm.get(framework_of(group, fw)), ok_values(group, fw, "train_gflops")
             share = float(pd.Series(values).median()) / rate if rate and values else float("nan")
             cells.append(MISSING if share != share else f"{share:.1%} of {rate:.0f}")
             raw.append(fmt_csv(share))
@@ -188,7 +209,7 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
     )
     return Table(
         name=f"results_{task}",
-        title=f"Table {number}: {task} on {datasets_label(group)}: results per framework",
+        title=f"Table {number}: {task} on {datasets_label(group)}: results per {name}",
         caption=caption,
         headers=headers,
         rows=tuple(rows),
@@ -203,9 +224,19 @@ class WinnerRow:
     criterion: str  # "time", "epoch time", "quality" or "time to target"
     measure: str  # "total_train_seconds" / "accuracy" / "mse" / "seconds_to_target"
     better: str
-    verdict: stats.Verdict | None  # None: fewer than two frameworks ran this task, or none reached the target
+    verdict: stats.Verdict | None  # None: fewer than two arms ran this task, none reached the target, or the baseline's row
     note: str = ""
     target: str = ""  # time to target: 'val accuracy >= 0.88'
+    # More than two arms (`family_rows`): every arm gets a row, ranked by median; the others' verdicts
+    # are against `baseline`, Holm-adjusted over the task x criterion's family (holm.py).
+    arm: str = ""
+    rank: int | None = None  # 1 = best median; None: no value (or not a ranked row)
+    arms: int = 0  # how many arms were ranked
+    baseline: str = ""
+
+    @property
+    def is_baseline(self) -> bool:
+        return bool(self.baseline) and self.arm == self.baseline
 
 
 def hardware_classes(group: pd.DataFrame) -> list[str]:
@@ -214,14 +245,22 @@ def hardware_classes(group: pd.DataFrame) -> list[str]:
     return sorted({str(h) for h in ok["hardware"].dropna()}) if "hardware" in ok else []
 
 
-def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[WinnerRow]:
-    """One row per task x criterion x framework pair (pairs in sorted name order); `margin` is the
-    equivalence margin m (stats.margin_for gives max(5%, a measured noise floor))."""
+def winner_rows(
+    final: pd.DataFrame, margin: float = stats.MIN_MARGIN, baseline: str | None = None
+) -> list[WinnerRow]:
+    """Per task x criterion: with two arms (or fewer) in the run, one row per pair (sorted names), as
+    the winner table always was; with more, `family_rows`: every arm ranked, each other arm against
+    `baseline` (default: the first arm by name), Holm-adjusted. `margin` is the equivalence margin m
+    (stats.margin_for gives max(5%, a measured noise floor))."""
+    run_arms = arms_of(final)
+    family = len(run_arms) > 2
+    chosen = baseline if baseline in run_arms else (run_arms[0] if run_arms else "")
+    header = arm_header(final)
     out: list[WinnerRow] = []
     for task in tasks_of(final):
         group = final[final["task"] == task]
         metric = task_metric(group, task)
-        fws = frameworks_of(group)
+        arms = arms_of(group)
         classes = hardware_classes(group)
         target = task_target(group)
         for criterion, col in CRITERIA:
@@ -232,33 +271,64 @@ def winner_rows(final: pd.DataFrame, margin: float = stats.MIN_MARGIN) -> list[W
             better = stats.BETTER[metric if criterion == "quality" else "time"]
             row = WinnerRow(task, criterion, measure, better, None,
                             target=target_text(metric, target) if to_target and target is not None else "")  # fmt: skip
-            values = {fw: (to_target_values if to_target else ok_values)(group, fw, col) for fw in fws}
-            if len(fws) < 2 or len(classes) > 1:
-                # Timings from different hardware are never pooled into one verdict.
-                note = (
-                    f"only one framework ({', '.join(fws) or 'none'})"
-                    if len(fws) < 2
-                    else f"mixed hardware, not pooled: {' | '.join(classes)}; run each class apart"
-                )
-                out.append(replace(row, note=note))
-                continue
-            if to_target and not any(map(math.isfinite, itertools.chain(*values.values()))):
+            values = {arm: (to_target_values if to_target else ok_values)(group, arm, col) for arm in arms}
+            note = _no_verdict(arms, classes, header, chosen if family else None)
+            if note is None and to_target and not any(map(math.isfinite, itertools.chain(*values.values()))):
                 # Nothing to rank, and more repeats of the same settings would not help.
-                counts = ", ".join(f"{fw} 0/{len(values[fw])}" for fw in fws)
-                out.append(replace(row, note=f"no job reached the target ({counts})"))
-                continue
-            for fa, fb in itertools.combinations(fws, 2):
-                v = stats.verdict(
-                    values[fa],
-                    values[fb],
-                    better=better,
-                    name_a=fa,
-                    name_b=fb,
-                    margin=margin,
-                    adjective="better" if criterion == "quality" else "faster",
-                    censored=to_target,
-                )
-                out.append(replace(row, verdict=v))
+                counts = ", ".join(f"{arm} 0/{len(values[arm])}" for arm in arms)
+                note = f"no job reached the target ({counts})"
+            if note is not None:
+                out.append(replace(row, note=note))
+            elif family:
+                out += family_rows(row, values, chosen, margin)
+            else:
+                out += [replace(row, verdict=v) for v in _pair_verdicts(row, values, margin)]
+    return out
+
+
+def _no_verdict(arms: list[str], classes: list[str], header: str, baseline: str | None) -> str | None:
+    """Why a task x criterion gets no verdict at all, or None."""
+    if len(arms) < 2:
+        return f"only one {header} ({', '.join(arms) or 'none'})"
+    if len(classes) > 1:
+        # Timings from different hardware are never pooled into one verdict.
+        return f"mixed hardware, not pooled: {' | '.join(classes)}; run each class apart"
+    if baseline is not None and baseline not in arms:
+        return f"the baseline {baseline} did not run this task ({', '.join(arms)} did)"
+    return None
+
+
+def _judging(row: WinnerRow) -> tuple[stats.Direction, str, bool]:
+    """(better, adjective, censored) of a verdict on `row`'s criterion."""
+    better: stats.Direction = "higher" if row.better == "higher" else "lower"
+    return better, "better" if row.criterion == "quality" else "faster", row.measure in TARGET_COLUMNS
+
+
+def _pair_verdicts(row: WinnerRow, values: dict[str, list[float]], margin: float) -> list[stats.Verdict]:
+    better, adjective, censored = _judging(row)
+    return [
+        stats.verdict(values[fa], values[fb], better=better, name_a=fa, name_b=fb, margin=margin,
+                      adjective=adjective, censored=censored)  # fmt: skip
+        for fa, fb in itertools.combinations(sorted(values), 2)
+    ]
+
+
+def family_rows(row: WinnerRow, values: dict[str, list[float]], baseline: str, margin: float) -> list[WinnerRow]:
+    """Every arm of one task x criterion, best median first (arms without a value last, then by
+    name); the baseline's row has no verdict, every other one its Holm-adjusted verdict against it."""
+    better, adjective, censored = _judging(row)
+    verdicts = holm.family_verdicts(
+        values, baseline, better=better, margin=margin, adjective=adjective, censored=censored
+    )
+    sign = 1.0 if row.better == "lower" else -1.0
+    medians = {arm: float(pd.Series(v, dtype="float64").median()) if v else math.nan for arm, v in values.items()}
+    order = sorted(values, key=lambda arm: (math.isnan(medians[arm]), sign * medians[arm] if not
+                                            math.isnan(medians[arm]) else 0.0, arm))  # fmt: skip
+    out = []
+    for i, arm in enumerate(order):
+        rank = None if math.isnan(medians[arm]) else i + 1
+        ranked = replace(row, arm=arm, rank=rank, arms=len(order), baseline=baseline)
+        out.append(replace(ranked, note="baseline") if arm == baseline else replace(ranked, verdict=verdicts[arm]))
     return out
 
 
@@ -267,6 +337,8 @@ def _margin_text(margin: float) -> str:
 
 
 def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_MARGIN) -> Table:
+    if any(r.arms for r in rows):
+        return family_table(rows, number, margin)
     pairs = {(r.verdict.name_a, r.verdict.name_b) for r in rows if r.verdict is not None}
     named = len(pairs) == 1
     a, b = next(iter(pairs)) if named else ("A", "B")
@@ -341,11 +413,15 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
 
 
 def build_tables(
-    final: pd.DataFrame, margin: float = stats.MIN_MARGIN, gemm: dict[str, float] | None = None
+    final: pd.DataFrame,
+    margin: float = stats.MIN_MARGIN,
+    gemm: dict[str, float] | None = None,
+    baseline: str | None = None,
 ) -> tuple[list[Table], list[WinnerRow]]:
     """Results table per task (Table 1, 2, ...) then the winner table; `margin` = equivalence margin m;
-    `gemm`: the calibrated GEMM rate per framework, when the run recorded one."""
+    `gemm`: the calibrated GEMM rate per framework, when the run recorded one; `baseline`: the arm
+    the others are compared with when there are more than two (`winner_rows`)."""
     tables = [results_table(final, task, i + 1, gemm) for i, task in enumerate(tasks_of(final))]
-    rows = winner_rows(final, margin=margin)
+    rows = winner_rows(final, margin=margin, baseline=baseline)
     tables.append(winner_table(rows, len(tables) + 1, margin=margin))
     return tables, rows

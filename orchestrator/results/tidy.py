@@ -8,7 +8,6 @@ HTML page can show it instead of a traceback.
 from __future__ import annotations
 
 import io
-import itertools
 import json
 import math
 from dataclasses import dataclass, replace
@@ -27,8 +26,9 @@ from schemas.common import write_bytes_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import first_error
 from schemas.job import TrainingSettings
+from schemas.layers import forward_flops
 from schemas.parse import ParseError, load_json_bytes
-from schemas.suite import Suite, reaches
+from schemas.suite import Arm, Suite, reaches
 
 # Order of the columns in metrics.csv; a test pins it, so consumers can rely on it.
 COLUMNS: tuple[str, ...] = (
@@ -75,10 +75,12 @@ COLUMNS: tuple[str, ...] = (
     "gpu_memory_peak_mb",  # GPU jobs: the framework allocator's peak
     "gpu_mode",  # exclusive | throughput (never pooled: a run has one mode)
     "placed_gpu",  # the GPU (UUID) the job was placed on
+    "arm",  # what the results group by: schemas.suite.Arm's label ('pytorch', 'pytorch+jit')
+    "compile",  # the job's compile mode: none | jit
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code", "epochs_to_target")
 BOOL_COLUMNS = ("contaminated",)
-SORT_KEYS = ["task", "framework", "repeat", "epoch", "spec_id"]
+SORT_KEYS = ["task", "arm", "repeat", "epoch", "spec_id"]
 
 
 @dataclass(frozen=True)
@@ -95,12 +97,23 @@ class Job:
     raw_framework: str | None = None
     raw_task: str | None = None
     target: float | None = None  # the suite's target for this job's validation metric
+    raw_compile: str = "none"
 
     @property
     def framework(self) -> str | None:
         if self.spec is not None:
             return self.spec.framework
         return self.raw_framework
+
+    @property
+    def compile(self) -> str:
+        return self.spec.compile if self.spec is not None else self.raw_compile
+
+    @property
+    def arm(self) -> str | None:
+        """The arm's label (schemas.suite.Arm): what every table, plot and verdict groups by."""
+        framework = self.framework
+        return None if framework is None else Arm(framework, self.compile).label
 
     @property
     def task(self) -> str | None:
@@ -119,6 +132,7 @@ class RunData:
     meta: dict[str, Any]
     jobs: tuple[Job, ...]
     problems: tuple[str, ...]  # things wrong with the run directory itself, shown in the report
+    baseline: str | None = None  # the suite's baseline arm (suite.json); None: no suite stored
 
     @property
     def name(self) -> str:
@@ -152,9 +166,9 @@ def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:
     return data
 
 
-def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
+def _raw_identity(raw: Any) -> tuple[str | None, str | None, str]:
     if not isinstance(raw, dict):
-        return None, None
+        return None, None, "none"
     framework = raw.get("framework")
     workload = raw.get("workload")
     task = workload.get("task") if isinstance(workload, dict) else None
@@ -162,6 +176,7 @@ def _raw_identity(raw: Any) -> tuple[str | None, str | None]:
         framework if isinstance(framework, str) else None,
         # Only a known task name: it ends up in file names and table titles.
         task if isinstance(task, str) and task in METRIC_FOR_TASK else None,
+        "jit" if raw.get("compile") == "jit" else "none",
     )
 
 
@@ -172,17 +187,22 @@ def _settings_key(task: str, dataset: str, settings: TrainingSettings) -> str:
     return json.dumps({"task": task, "dataset": dataset, **fields}, sort_keys=True)
 
 
-def _suite_targets(run: RunDir, problems: list[str]) -> dict[str, float]:
-    """Each target of the run's stored suite (suite.json, after command-line options), by
-    `_settings_key` on every dataset its task lists. A run directory without suite.json has none."""
+def _stored_suite(run: RunDir, problems: list[str]) -> Suite | None:
+    """The run's stored suite (suite.json, after command-line options); None without one."""
     path = run.suite_json
     if not path.exists():
-        return {}
+        return None
     try:
-        suite = Suite.model_validate_json(path.read_bytes())
+        return Suite.model_validate_json(path.read_bytes())
     except (OSError, ValidationError) as exc:
         reason = first_error(exc) if isinstance(exc, ValidationError) else exc.strerror or exc
         problems.append(f"suite.json is unreadable, so no time to target is shown: {reason}")
+        return None
+
+
+def _suite_targets(suite: Suite | None) -> dict[str, float]:
+    """Each target of the suite by `_settings_key` on every dataset its task lists."""
+    if suite is None:
         return {}
     return {
         _settings_key(task.task, dataset, task): task.target
@@ -195,14 +215,14 @@ def _suite_targets(run: RunDir, problems: list[str]) -> dict[str, float]:
 def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> Job:
     spec_id = spec_path.stem
     raw, err = _read_json(spec_path)
-    raw_fw, raw_task = _raw_identity(raw)
+    raw_fw, raw_task, raw_compile = _raw_identity(raw)
     if err is not None:
         return Job(spec_id, None, None, "crashed", f"spec unreadable: {err}", raw_fw, raw_task)
     try:
         spec = JobSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         reason = f"spec failed validation: {first_error(exc)}"
-        return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task)
+        return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile)
     target = targets.get(_settings_key(spec.workload.task, spec.workload.dataset, spec.workload))
     job = Job(spec_id, spec, None, "crashed", "", target=target)
 
@@ -232,21 +252,24 @@ def load_run(run_dir: Path) -> RunData:
     spec_paths = run.spec_files()
     if not spec_paths:
         problems.append("no job specs found under specs/")
-    targets = _suite_targets(run, problems)
+    suite = _stored_suite(run, problems)
+    targets = _suite_targets(suite)
     jobs = tuple(_load_job(path, run.paths_for(path.stem).report, targets) for path in spec_paths)
     known = {job.spec_id for job in jobs}
     for path in run.report_files():
         if path.stem not in known:
             problems.append(f"report without a spec ignored: {path.name}")
-    return RunData(run_dir=run.root, meta=meta, jobs=jobs, problems=tuple(problems))
+    baseline = suite.baseline_arm if suite is not None else None
+    return RunData(run_dir=run.root, meta=meta, jobs=jobs, problems=tuple(problems), baseline=baseline)
 
 
 def epoch_gemm_flops(spec: JobSpec, train_samples: int) -> float:
-    """The matrix-multiply work of one training epoch of a dense network: per sample and layer,
-    2·in·out FLOPs forward and 4·in·out backward (gradients of inputs and weights); biases,
-    activations, the loss and the optimizer are left out (they are far smaller at these widths)."""
-    sizes = [spec.workload.info.n_features, *(layer.units for layer in spec.workload.layers)]
-    return 6.0 * sum(a * b for a, b in itertools.pairwise(sizes)) * train_samples
+    """The matrix-multiply and convolution work of one training epoch: per sample, the forward pass's
+    multiply-adds (schemas/layers.forward_flops) three times over (forward, gradients of inputs,
+    gradients of weights); biases, activations, pooling, the loss and the optimizer are left out
+    (they are far smaller at these widths)."""
+    w = spec.workload
+    return 3.0 * forward_flops(w.layers, w.input_shape) * train_samples
 
 
 def contaminated_jobs(run: RunData) -> list[tuple[Job, str]]:
@@ -274,6 +297,8 @@ def _job_fields(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {
         "spec_id": job.spec_id,
         "framework": job.framework,
+        "arm": job.arm,
+        "compile": job.compile,
         "task": task,
         "dataset": spec.workload.dataset if spec else None,
         "repeat": spec.repeat if spec else None,
@@ -335,7 +360,7 @@ def time_to_target(job: Job) -> dict[str, Any]:
 
 def metrics_frame(run: RunData) -> pd.DataFrame:
     """One row per job x epoch (a job without epochs keeps one row with `epoch` empty), columns
-    `COLUMNS`, sorted by task, framework, repeat, epoch (spec_id breaks ties)."""
+    `COLUMNS`, sorted by task, arm, repeat, epoch (spec_id breaks ties)."""
     rows: list[dict[str, Any]] = []
     for job in run.jobs:
         base = _job_fields(job)

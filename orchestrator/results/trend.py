@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from orchestrator.results._format import Table, fmt_csv, fmt_spread
-from orchestrator.results.plots import COLOURS, FALLBACK_COLOURS, STYLES
+from orchestrator.results.plots import STYLES, arm_colour
 from orchestrator.results.tables import CRITERIA
 
 if TYPE_CHECKING:
@@ -132,7 +132,6 @@ def draw_trend(frame: pd.DataFrame) -> Figure:
     series = trend_series(frame)
     panels = sorted({(s.suite, s.task) for s in series})
     criteria = criteria_of(frame) if not frame.empty else []
-    arms = sorted({s.arm for s in series})
     classes = sorted({s.hardware for s in series})
     fig = Figure(figsize=(4.6 * max(1, len(criteria)), 3.4 * max(1, len(panels))), dpi=100)
     FigureCanvasAgg(fig)
@@ -149,7 +148,7 @@ def draw_trend(frame: pd.DataFrame) -> Figure:
         for s in series:
             if (s.suite, s.task, s.criterion) != (suite, task, criterion):
                 continue
-            colour = COLOURS.get(s.arm, FALLBACK_COLOURS[arms.index(s.arm) % len(FALLBACK_COLOURS)])
+            colour = arm_colour(s.arm)
             dash, marker = STYLES[classes.index(s.hardware) % len(STYLES)]
             ax.fill_between(s.dates, s.low, s.high, color=colour, alpha=0.15, linewidth=0)
             ax.plot(

@@ -19,6 +19,12 @@ EPOCH_SECONDS = float(os.environ.get("BENCH_FAKE_EPOCH_SECONDS", "0.01"))
 # BENCH_FAKE_GPU=1: a GPU job reports the device it was given (CUDA_VISIBLE_DEVICES) as its GPU,
 # so GPU scheduling (e.g. on a Ray cluster declaring fake GPUs) is testable on a CPU-only machine.
 FAKE_GPU = os.environ.get("BENCH_FAKE_GPU") == "1"
+# compile = "jit" behaves as a compiler does, visibly and deterministically: the first epoch pays a
+# "compilation" of JIT_COMPILE_EPOCHS extra epochs, every later one takes JIT_STEADY_FACTOR as long.
+# Its cumulative time drops below "none"'s after epoch 1 + 3 / (1 - 0.6) = 8.5, i.e. from epoch 9 on
+# (no tie at a whole epoch, so timer noise cannot move it): the results' compile table is testable.
+JIT_COMPILE_EPOCHS = 3.0
+JIT_STEADY_FACTOR = 0.6
 
 
 class FakeSession:
@@ -55,11 +61,16 @@ class FakeSession:
         if self.fault == "error":
             raise RuntimeError("injected fault")
         start = time.perf_counter()
-        time.sleep(EPOCH_SECONDS)
+        time.sleep(self.epoch_seconds())
         kernel, bias = self.weights[-1]
         kernel *= 0.9  # outputs shrink towards zero: a deterministic, finite "learning" curve
         loss = float("nan") if self.fault == "nan" else 1.0 / self.epoch
         return time.perf_counter() - start, loss
+
+    def epoch_seconds(self) -> float:
+        if self.spec.compile != "jit":
+            return EPOCH_SECONDS
+        return EPOCH_SECONDS * (1.0 + JIT_COMPILE_EPOCHS if self.epoch == 1 else JIT_STEADY_FACTOR)
 
     def is_oom(self, exc: BaseException) -> bool:
         return False
@@ -71,7 +82,9 @@ class FakeSession:
             "threads": {"intra_op": self.spec.threads.intra_op, "inter_op": self.spec.threads.inter_op},
             "optimizer": {"class": "none"},
             "loss": "none",
-            "execution": "numpy",
+            "execution": "numpy, simulated jit (slow first epoch, faster steady ones)"
+            if self.spec.compile == "jit"
+            else "numpy",
             "input_path": "numpy arrays in host memory; no training steps (a sleep stands in for them)",
             "host_syncs": {"per_step": 0, "per_epoch": 0},
             "gpu": self.gpu,

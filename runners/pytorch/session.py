@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 from runners.datasets import Arrays
-from runners.fairness import Split
+from runners.fairness import Split, layer_notes
+from runners.pytorch.network import build_network, to_channels_first
 from schemas.common import FIRST_STEPS
 from schemas.job import Adam, JobSpec
 
@@ -27,8 +28,6 @@ from schemas.job import Adam, JobSpec
 # 16384: 134, all rows: 146 (best of 6) -- activations that stay in cache beat fewer calls; the
 # GEMMs alone at PyTorch's rate there (~140 GFLOP/s) take ~118 ms, so this is the floor.
 EVAL_ROWS = 4096
-
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
 
 def _set_tf32(allowed: bool) -> None:
@@ -69,19 +68,6 @@ def _configure(spec: JobSpec) -> torch.device:
     return torch.device("cpu")
 
 
-def _network(spec: JobSpec, weights: list[tuple[np.ndarray, np.ndarray]]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for layer, (kernel, bias) in zip(spec.workload.layers, weights, strict=False):
-        linear = nn.Linear(kernel.shape[0], kernel.shape[1])
-        with torch.no_grad():  # shared numpy init; Keras stores (in, out), torch (out, in)
-            linear.weight.copy_(torch.from_numpy(kernel.T.copy()))
-            linear.bias.copy_(torch.from_numpy(bias))
-        layers.append(linear)
-        if layer.activation != "linear":
-            layers.append(_ACTIVATIONS[layer.activation]())
-    return nn.Sequential(*layers)
-
-
 class _KerasEpsilon:
     """Adam's epsilon as Keras applies it, fed to PyTorch's Adam step by step.
 
@@ -103,7 +89,8 @@ class TorchSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.device = _configure(spec)
-        self.model = _network(spec, weights).to(self.device)
+        model, self.layer_ends = build_network(spec.workload, weights)
+        self.model = model.to(self.device)
         self.step_model = torch.compile(self.model) if spec.compile == "jit" else self.model
         opt = spec.workload.optimizer
         if isinstance(opt, Adam):
@@ -117,9 +104,9 @@ class TorchSession:
         self.adam_eps = _KerasEpsilon(opt) if isinstance(opt, Adam) else None
         self.first_steps_loss: tuple[int, float] | None = None
         self.loss_fn = nn.CrossEntropyLoss() if spec.workload.loss == "cross_entropy" else nn.MSELoss()
-        self.x = torch.from_numpy(data.x_train).to(self.device)
+        self.x = self._inputs(data.x_train)
         self.y = torch.from_numpy(data.y_train).to(self.device)
-        self.x_val = torch.from_numpy(data.x_val).to(self.device)
+        self.x_val = self._inputs(data.x_val)
         # Each epoch's gathered copy of the training set is written into these (index_select out=):
         # a fresh 188 MB tensor per epoch cost 84 ms of page faults on Fashion-MNIST, 20 ms reused.
         self.x_epoch, self.y_epoch = torch.empty_like(self.x), torch.empty_like(self.y)
@@ -138,6 +125,11 @@ class TorchSession:
                 event.record()
             self._sync()
 
+    def _inputs(self, x: np.ndarray) -> torch.Tensor:
+        """On the device, in the layout the first layer takes: (n, c, h, w) images for a conv net."""
+        image = self.spec.workload.input_shape
+        return (to_channels_first(x, image) if len(image) == 3 else torch.from_numpy(x)).to(self.device)
+
     def _sync(self) -> None:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
@@ -151,6 +143,13 @@ class TorchSession:
         with torch.inference_mode():
             out = torch.cat([self.model(chunk) for chunk in x.split(EVAL_ROWS)])
         return out.cpu().numpy()
+
+    def codes(self, split: Split) -> np.ndarray:
+        x = self.x if split == "train" else self.x_val
+        encoder = self.model[: self.layer_ends[self.spec.workload.code_layer or 0]]
+        self.model.eval()
+        with torch.inference_mode():
+            return torch.cat([encoder(chunk) for chunk in x.split(EVAL_ROWS)]).cpu().numpy()
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         idx = torch.from_numpy(perm).to(self.device)
@@ -242,9 +241,12 @@ class TorchSession:
             "input_path": "device-resident tensors, gathered and split into batches per epoch before the "
             "clock; one eager (or compiled-model) step per batch",
             "host_syncs": {"per_step": 0, "per_epoch": 1},
-            "notes": ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)
-            if isinstance(self.spec.workload.optimizer, Adam)
-            else (),
+            "notes": (
+                ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)
+                if isinstance(self.spec.workload.optimizer, Adam)
+                else ()
+            )
+            + layer_notes(self.spec.workload),
         }
 
 

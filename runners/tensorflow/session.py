@@ -28,7 +28,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import Split  # noqa: E402
+from runners.fairness import Split, layer_notes  # noqa: E402
+from runners.tensorflow.network import as_input, build_model  # noqa: E402
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
@@ -59,11 +60,7 @@ class KerasSession:
         self.spec = spec
         self.device = "/GPU:0" if spec.device.kind == "gpu" else "/CPU:0"
         w = spec.workload
-        layers: list[Any] = [keras.Input(shape=(data.x_train.shape[1],), dtype="float32")]
-        layers += [keras.layers.Dense(layer.units, activation=layer.activation) for layer in w.layers]
-        self.model = keras.Sequential(layers)
-        for dense, (kernel, bias) in zip(self.model.layers, weights, strict=False):
-            dense.set_weights([kernel, bias])
+        self.model = build_model(w, weights)
         opt = w.optimizer
         if isinstance(opt, Adam):
             optimizer = keras.optimizers.Adam(
@@ -85,9 +82,9 @@ class KerasSession:
         # the first trace only, and the last, smaller batch traces a second time).
         self.model.optimizer.build(self.model.trainable_variables)
         with tf.device(self.device):  # once, outside any clock (the PyTorch runner's .to(device))
-            self.x = tf.identity(tf.convert_to_tensor(data.x_train))
+            self.x = tf.identity(tf.convert_to_tensor(as_input(data.x_train, w)))
             self.y = tf.identity(tf.convert_to_tensor(data.y_train))
-            self.x_val = tf.identity(tf.convert_to_tensor(data.x_val))
+            self.x_val = tf.identity(tf.convert_to_tensor(as_input(data.x_val, w)))
         model = self.model
 
         @tf.autograph.experimental.do_not_convert  # as Keras wraps its own step function
@@ -100,7 +97,9 @@ class KerasSession:
         self.first_steps_loss: tuple[int, float] | None = None
 
     def param_count(self) -> int:
-        return int(self.model.count_params())
+        # Trainable weights only, as PyTorch's parameters(): batch_norm's moving statistics are
+        # weights to Keras (count_params) and buffers to PyTorch.
+        return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
 
     def outputs(self, split: Split) -> np.ndarray:
         # Keras's own inference step (compiled as the model was: jit_compile per spec) on slices of
@@ -110,6 +109,18 @@ class KerasSession:
         n = int(x.shape[0])
         chunks = [self.model.predict_on_batch(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)]
         return np.concatenate(chunks).astype(np.float32, copy=False)
+
+    def codes(self, split: Split) -> np.ndarray:
+        x = self.x if split == "train" else self.x_val
+        encoder = self.model.layers[: (self.spec.workload.code_layer or 0) + 1]
+
+        def encode(chunk: tf.Tensor) -> np.ndarray:
+            for layer in encoder:
+                chunk = layer(chunk, training=False)
+            return np.asarray(chunk)
+
+        n = int(x.shape[0])
+        return np.concatenate([encode(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)])
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size
@@ -186,9 +197,12 @@ class KerasSession:
             "tf32_applied": "matmul {0}, cudnn.conv {0}".format(
                 "tf32" if tf.config.experimental.tensor_float_32_execution_enabled() else "ieee"
             ),
-            "notes": ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
-            if isinstance(self.spec.workload.optimizer, Adam)
-            else (),
+            "notes": (
+                ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
+                if isinstance(self.spec.workload.optimizer, Adam)
+                else ()
+            )
+            + layer_notes(self.spec.workload),
         }
 
 

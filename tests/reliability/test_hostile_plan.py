@@ -62,6 +62,14 @@ HOSTILE_SUITES = {
         "job_timeout_seconds: Input should be a finite number",
     ),
     "duplicate-task-name": (_edit('name = "regression"', 'name = "classification"'), "tasks[1].name"),
+    "duplicate-compile-mode": (
+        _edit("repeats = 2", 'repeats = 2\ncompile = ["none", "jit", "none"]'),
+        "compile[2]: 'none' is listed twice",
+    ),
+    "baseline-names-no-arm": (
+        _edit("repeats = 2", 'repeats = 2\ncompile = ["none", "jit"]\nbaseline = "<b>pytorch+jit</b>"'),
+        "baseline: '<b>pytorch+jit</b>' names no arm; the arms are fake, fake+jit",
+    ),
     "nested-5000-deep-array": ("x = " + "[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
     "nested-5000-deep-inline-table": (
         "x = " + "{a=" * 5000 + "1" + "}" * 5000,

@@ -119,7 +119,7 @@ def test_hostile_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
     other = timed_run(tmp_path / "other", seed=52, tasks=("regression",), frameworks=("tensorflow",))
     only = timed_run(tmp_path / "only", seed=53, tasks=("classification",), frameworks=("tensorflow",))
-    _one_line_error(invoke("compare", only, other), str(only), str(other), "no task and framework in common")
+    _one_line_error(invoke("compare", only, other), str(only), str(other), "no task and arm in common")
 
     garbage = timed_run(tmp_path / "garbage", seed=54)
     (garbage / "run.json").write_text("{not json")

@@ -1,4 +1,4 @@
-"""CUDA stack checks without a GPU: the CUDA major each requirements file declares, the driver
+"""CUDA stack checks without a GPU: the CUDA major each input declares and each lock pins, the driver
 minimums, nvidia-smi through a fake `run`, and the venv backend's per-variant environments."""
 
 from __future__ import annotations
@@ -155,14 +155,15 @@ def test_driver_version_none(run):
     assert cuda_stack.driver_version(run) is None
 
 
-# --- requirements files and envs --------------------------------------------------------------
+# --- requirements inputs, locks and envs ------------------------------------------------------
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_cuda_major_of_the_real_files(framework):
-    assert cuda_stack.cuda_major(envs.requirements_file(framework, "cuda")) == 12
-    assert cuda_stack.cuda_major(envs.requirements_file(framework, "cpu")) is None
-    assert cuda_stack.cuda_major(envs.requirements_file(framework, "cuda")) in MIN_DRIVER
+    for path in (envs.input_file, envs.lock_file):  # the input declares it, the lock's pins say it
+        assert cuda_stack.cuda_major(path(framework, "cuda")) == 12
+        assert cuda_stack.cuda_major(path(framework, "cpu")) is None
+    assert cuda_stack.cuda_major(envs.lock_file(framework, "cuda")) in MIN_DRIVER
 
 
 def test_cuda_major_reads_only_the_header_comment(tmp_path: Path):
@@ -173,6 +174,17 @@ def test_cuda_major_reads_only_the_header_comment(tmp_path: Path):
     assert cuda_stack.cuda_major(req) is None
 
 
+def test_cuda_major_of_a_lock_comes_from_its_nvidia_pins(tmp_path: Path):
+    lock = tmp_path / "requirements-cuda.txt"
+    lock.write_text("nvidia-cudnn-cu13==9.1 \\\n    --hash=sha256:00\nnvidia-ml-py==13.5\nnvidia-cublas==13.0\n")
+    assert cuda_stack.cuda_major(lock) == 13
+    lock.write_text("nvidia-ml-py==13.5\nnumpy==2.4.6\n")  # NVML's bindings name no toolkit
+    assert cuda_stack.cuda_major(lock) is None
+    lock.write_text("nvidia-cudnn-cu12==9.1\nnvidia-nccl-cu13==2.2\n")
+    with pytest.raises(DriverError, match=r"CUDA 12, 13: one major only"):
+        cuda_stack.cuda_major(lock)
+
+
 def test_cuda_majors():
     assert envs.cuda_majors(FRAMEWORKS, "cuda") == {"pytorch": 12, "tensorflow": 12}
     assert envs.cuda_majors(FRAMEWORKS, "cpu") == {"pytorch": None, "tensorflow": None}
@@ -181,10 +193,12 @@ def test_cuda_majors():
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_requirements_file_cuda_for_both_frameworks(framework):
-    assert envs.requirements_file(framework, "cuda").name == "requirements-cuda.txt"
-    assert envs.requirements_file(framework, "cpu").name == "requirements.txt"
-    assert envs.requirements_file(framework).name == "requirements.txt"
+def test_lock_file_cuda_for_both_frameworks(framework):
+    assert envs.lock_file(framework, "cuda").name == "requirements-cuda.txt"
+    assert envs.lock_file(framework, "cpu").name == "requirements.txt"
+    assert envs.lock_file(framework).name == "requirements.txt"
+    assert envs.input_file(framework, "cuda").name == "requirements-cuda.in"
+    assert envs.input_file(framework).name == "requirements.in"
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -208,26 +222,24 @@ def test_is_current_per_variant(tmp_path, monkeypatch):
 
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown variant 'gpu'"):
-        envs.requirements_file("pytorch", "gpu")
+        envs.lock_file("pytorch", "gpu")
     with pytest.raises(ValueError, match="unknown variant"):
         envs.venv_python("pytorch", "gpu")
 
 
 def test_pytorch_cuda_pins_match_the_cpu_pins():
-    """Only torch's build differs between the variants (the cuda file adds NVML's bindings for the GPU
-    telemetry), and the cuda file names PyTorch's cu128 index."""
+    """Only torch's build differs between the variants' direct pins (the cuda input adds NVML's
+    bindings for the GPU telemetry), and the cuda input names PyTorch's cu128 index."""
 
     def lines(variant: str) -> list[str]:
-        text = envs.requirements_file("pytorch", variant).read_text()
+        text = envs.input_file("pytorch", variant).read_text()
         return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
     cpu, cuda = lines("cpu"), lines("cuda")
     assert cuda[:2] == [
-        "--index-url https://download.pytorch.org/whl/cu128",
-        "--extra-index-url https://pypi.org/simple",
+        "--index-url https://pypi.org/simple",
+        "--extra-index-url https://download.pytorch.org/whl/cu128",
     ]
     extra = [p for p in cuda[2:] if p.startswith("nvidia-ml-py==")]
     assert len(extra) == 1
-    assert [p for p in cuda[2:] if p not in extra] == [
-        p.replace("torch==2.13.0", "torch==2.13.0+cu128") for p in cpu
-    ]
+    assert [p for p in cuda[2:] if p not in extra] == [p.replace("+cpu", "+cu128") for p in cpu]

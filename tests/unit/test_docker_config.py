@@ -191,10 +191,10 @@ def test_source_hash_sees_every_runner_file(tmp_path, monkeypatch):
 
 
 def test_cuda_variant_pins():
-    assert envs.requirements_file("tensorflow", "cuda").name == "requirements-cuda.txt"
-    assert envs.requirements_file("tensorflow", "cpu").name == "requirements.txt"
+    assert envs.lock_file("tensorflow", "cuda").name == "requirements-cuda.txt"
+    assert envs.lock_file("tensorflow", "cpu").name == "requirements.txt"
     # both frameworks have their own CUDA pins now (one CUDA major, and a lock hash of their own)
-    assert envs.requirements_file("pytorch", "cuda").name == "requirements-cuda.txt"
+    assert envs.lock_file("pytorch", "cuda").name == "requirements-cuda.txt"
     assert envs.lock_hash("pytorch", "cuda") != envs.lock_hash("pytorch", "cpu")
 
 
@@ -205,12 +205,10 @@ def pins(path: Path) -> list[str]:
 
 
 def test_cuda_pins_match_the_cpu_pins():
-    """Only the TensorFlow distribution differs between the variants (plus NVML's bindings for the GPU
-    telemetry): same versions everywhere."""
-    cpu = pins(envs.requirements_file("tensorflow", "cpu"))
-    cuda = [
-        p for p in pins(envs.requirements_file("tensorflow", "cuda")) if not p.startswith("nvidia-ml-py==")
-    ]
+    """Only the TensorFlow distribution differs between the variants' direct pins (plus NVML's
+    bindings for the GPU telemetry): same versions everywhere."""
+    cpu = pins(envs.input_file("tensorflow", "cpu"))
+    cuda = [p for p in pins(envs.input_file("tensorflow", "cuda")) if not p.startswith("nvidia-ml-py==")]
     assert [p.replace("tensorflow-cpu==", "tensorflow[and-cuda]==") for p in cpu] == cuda
 
 
@@ -223,7 +221,16 @@ def test_staged_context_holds_only_what_the_image_needs(tmp_path):
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     ctx = docker_images.stage_context("tensorflow", tmp_path / "ctx", wheels, ca)
     top = sorted(p.name for p in ctx.iterdir())
-    assert top == ["Dockerfile", "ca", "requirements-cuda.txt", "requirements.txt", "src", "wheelhouse"]
+    assert top == [
+        "Dockerfile",
+        "ca",
+        "requirements-cuda.in",
+        "requirements-cuda.txt",
+        "requirements.in",
+        "requirements.txt",
+        "src",
+        "wheelhouse",
+    ]
     assert sorted(p.name for p in (ctx / "src").iterdir()) == ["runners", "schemas"]
     assert (ctx / "src/runners/harness.py").exists() and not list(ctx.rglob("__pycache__"))
     assert sorted(p.name for p in (ctx / "wheelhouse").iterdir()) == [

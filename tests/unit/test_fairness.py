@@ -7,14 +7,14 @@ from tests.jobs import make_spec
 
 def test_initial_weights_are_deterministic_glorot_with_zero_bias():
     w = make_spec(task="classification").workload
-    a = fairness.initial_weights(w, 784, seed=3)
-    b = fairness.initial_weights(w, 784, seed=3)
+    a = fairness.initial_weights(w, seed=3)
+    b = fairness.initial_weights(w, seed=3)
     assert [k.shape for k, _ in a] == [(784, 128), (128, 128), (128, 10)]
     assert all(k.dtype == np.float32 and (k == k2).all() for (k, _), (k2, _) in zip(a, b, strict=False))
     assert all((bias == 0).all() for _, bias in a)
     limit = np.sqrt(6 / (784 + 128))
     assert np.abs(a[0][0]).max() <= limit and np.abs(a[0][0]).max() > 0.9 * limit
-    assert not (fairness.initial_weights(w, 784, seed=4)[0][0] == a[0][0]).all()
+    assert not (fairness.initial_weights(w, seed=4)[0][0] == a[0][0]).all()
 
 
 def test_permutation_is_per_epoch_and_reproducible():

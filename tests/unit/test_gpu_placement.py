@@ -152,7 +152,7 @@ def test_a_gpu_host_gets_the_cuda_builds_of_both_frameworks():
     backend = select_backend("venv", ["pytorch", "tensorflow"], lambda _: None, variant, True)
     for fw in ("pytorch", "tensorflow"):
         assert backend.environment_id(fw) == envs.lock_hash(fw, "cuda") != envs.lock_hash(fw, "cpu")
-        assert "cuda" in envs.requirements_file(fw, "cuda").name
+        assert "cuda" in envs.lock_file(fw, "cuda").name
     assert backend.cuda_majors(["pytorch", "tensorflow"]) == {"pytorch": 12, "tensorflow": 12}
 
 

@@ -12,7 +12,7 @@ from orchestrator.jobs import History, JobPolicy, advance, next_run
 from orchestrator.results import render_run
 from orchestrator.results.tidy import final_frame, load_run, metrics_frame
 from runners import noise as probe
-from schemas.report import Noise, RunReport
+from schemas.report import REPORT_SCHEMA_VERSION, Noise, RunReport
 from tests.unit._factories import make_report, make_spec, write_run
 
 QUIET: dict[str, Any] = {
@@ -85,10 +85,11 @@ def test_reports_without_evidence_are_not_measured_never_contaminated() -> None:
     assert not noise.judge_noise(failed).measured
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_older_reports_still_load(version: int) -> None:
     text = make_report(make_spec("pytorch", "regression")).model_dump_json(exclude_none=True)
-    old = RunReport.model_validate_json(text.replace('"schema_version":4', f'"schema_version":{version}'))
+    current = f'"schema_version":{REPORT_SCHEMA_VERSION}'
+    old = RunReport.model_validate_json(text.replace(current, f'"schema_version":{version}'))
     assert old.schema_version == version and old.noise is None and old.placement is None
     assert old.resources is None
 

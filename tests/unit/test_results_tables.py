@@ -127,15 +127,24 @@ def test_rerender_is_byte_for_byte_identical(tmp_path: Path) -> None:
     assert len(stable) == 1 + 2 * 4 + 1  # metrics + (results x2, winner, parity) x (md, csv) + wall_time.json
 
 
-def test_winner_rows_with_three_frameworks(tmp_path: Path) -> None:
+def test_winner_rows_with_three_arms_rank_every_arm_against_the_baseline(tmp_path: Path) -> None:
+    """More than two arms: per task x criterion every arm gets a row, ranked by median, and each arm
+    but the baseline is judged against it (arm/baseline), not every pair."""
     root = paper_run(tmp_path, repeats=1, epochs=2, tasks=("classification",),
                      frameworks=("fake", "pytorch", "tensorflow"))  # fmt: skip
     final = final_frame(metrics_frame(load_run(root)))
-    pairs = [(r.verdict.name_a, r.verdict.name_b) for r in winner_rows(final) if r.verdict]
-    assert pairs == [("fake", "pytorch"), ("fake", "tensorflow"), ("pytorch", "tensorflow")] * 3
-    _, rows = build_tables(final)
-    md = build_tables(final)[0][-1].markdown()
-    assert "| A | B |" in md and "ratio A/B" in md and len(rows) == 9
+    rows = winner_rows(final, baseline="tensorflow")
+    assert [(r.arm, r.baseline) for r in rows if r.criterion == "time"] == [
+        ("pytorch", "tensorflow"), ("fake", "tensorflow"), ("tensorflow", "tensorflow"),
+    ]  # fmt: skip  (paper_run: pytorch's epochs take 0.7 s, the others' 1.0 s; fake < tensorflow by name)
+    pairs = [(r.verdict.name_a, r.verdict.name_b) for r in rows if r.verdict]
+    assert pairs == [("pytorch", "tensorflow"), ("fake", "tensorflow")] * 3
+    assert [r.rank for r in rows if r.criterion == "time"] == [1, 2, 3]
+    assert all(r.verdict is None and r.note == "baseline" for r in rows if r.is_baseline)
+    md = build_tables(final, baseline="tensorflow")[0][-1].markdown()
+    assert "| rank | arm | baseline |" in md and "interval (Holm)" in md and "| 1 of 3 | pytorch |" in md
+    # Without a baseline (a run directory without suite.json): the first arm by name.
+    assert {r.baseline for r in winner_rows(final)} == {"fake"}
 
 
 def test_mixed_hardware_is_never_pooled_into_a_verdict(tmp_path: Path) -> None:
