@@ -3,7 +3,8 @@ PY ?= python3
 VENVS := .venvs
 DEV := $(VENVS)/dev
 DEVPY := $(DEV)/bin/python
-FRAMEWORKS := tensorflow pytorch
+# The registered runners (runners/__init__.py: FRAMEWORKS, the one list), each with its own venv.
+FRAMEWORKS := $(shell $(PY) -c 'import runners; print(*runners.FRAMEWORKS)')
 ARGS ?=
 
 # Runner images (docker backend). BASE_IMAGE empty = the Dockerfiles' python:3.11-slim; with no
