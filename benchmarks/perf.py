@@ -46,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import envs  # noqa: E402
 from orchestrator.results import stats  # noqa: E402
-from runners import datasets  # noqa: E402
+from runners import datasets, module_for  # noqa: E402
 from runners.environment import cpu_model  # noqa: E402
 from schemas import JobSpec, RunReport  # noqa: E402
 from schemas.common import write_text_atomic  # noqa: E402
@@ -136,7 +136,7 @@ class Bench:
         spec_path, out = self.work / "spec.json", self.work / "report.json"
         spec_path.write_text(spec.model_dump_json())
         out.unlink(missing_ok=True)
-        self._run([self.python[arm.framework], "-m", f"runners.{arm.framework}", "--spec", str(spec_path),
+        self._run([self.python[arm.framework], "-m", module_for(arm.framework), "--spec", str(spec_path),
                    "--out", str(out), "--data-dir", str(self.work / "data")], arm)  # fmt: skip
         try:
             report = RunReport.model_validate_json(out.read_text())

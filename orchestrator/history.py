@@ -32,7 +32,7 @@ import pandas as pd
 
 from orchestrator.calibration import machine_key
 from orchestrator.results import recorded_margin, stats
-from orchestrator.results.tables import CRITERIA, TARGET_COLUMNS, task_metric
+from orchestrator.results.tables import CRITERIA, TARGET_COLUMNS, criterion_measure, task_metric
 from orchestrator.results.tidy import NoCountedJobs, RunData, counted_jobs
 from orchestrator.rundir import RunDir, RunDirError
 from schemas.common import write_bytes_atomic
@@ -82,8 +82,8 @@ def store_dir(option: Path | None = None) -> Path:
 
 
 def criterion_direction(criterion: str, metric: str) -> str:
-    """Which way is better: the quality criterion follows the task's metric, every other is a cost."""
-    return stats.BETTER.get(metric if criterion == "quality" else "time", "lower")
+    """Which way is better: quality follows the task's metric, clustering the ARI, every other is a cost."""
+    return stats.BETTER[criterion_measure(criterion, metric)]
 
 
 # --- adding a run ------------------------------------------------------------------------------

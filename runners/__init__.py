@@ -11,4 +11,11 @@ Adding a framework: a package here with `__main__.py` calling `harness.main(NAME
 the contract tests in tests/integration then cover it.
 """
 
-FRAMEWORKS: tuple[str, ...] = ("tensorflow", "pytorch")  # real runners with their own environment
+FRAMEWORKS: tuple[str, ...] = ("tensorflow", "pytorch", "keras-jax", "keras-torch")  # real runners with their own environment
+
+
+def module_for(framework: str) -> str:
+    """The runner package of a framework name: "keras-jax" -> "runners.keras_jax" (a Python module
+    cannot have '-'; images, venvs and reports keep the hyphenated name). The one place that maps
+    the two: launchers run `python -m module_for(name)`, the harness imports its `.session`."""
+    return "runners." + framework.replace("-", "_")

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from pydantic import ValidationError
 
-from runners import clustering, datasets, environment, fairness, gpu, noise, resources
+from runners import clustering, datasets, environment, fairness, gpu, module_for, noise, resources
 from runners.noise import Window
 from schemas.common import event_line, parse_cpulist, write_text_atomic
 from schemas.datasets import METRIC_FOR_TASK
@@ -458,7 +458,7 @@ def exit_now(code: int) -> None:
 
 def main(framework: str, argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog=f"python -m runners.{framework}", description=__doc__.split("\n")[0]
+        prog=f"python -m {module_for(framework)}", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--spec", type=Path, required=True, help="JobSpec JSON file")
     parser.add_argument("--out", type=Path, required=True, help="where to write the RunReport JSON")
@@ -481,7 +481,7 @@ def main(framework: str, argv: list[str] | None = None) -> int:
     if why is not None:
         print(f"error: cannot write report to {args.out}: {why}", file=sys.stderr)
         return 2
-    report = run(spec, f"runners.{framework}.session", args.data_dir, args.out)
+    report = run(spec, f"{module_for(framework)}.session", args.data_dir, args.out)
     if report.error:
         print(f"{report.status}: {report.error.type}: {report.error.message}", file=sys.stderr)
     return 0 if report.status == "ok" else 1

@@ -36,6 +36,7 @@ from orchestrator.backends.docker_images import EngineUnavailable, ImageInfo, ch
 from orchestrator.backends.venv import cpu_environment, kill_grace
 from orchestrator.closing import Closeable
 from orchestrator.gpu_slots import format_cpulist
+from runners import module_for
 from schemas.common import parse_event
 from schemas.job import JobSpec, Threads
 from schemas.report import Placement
@@ -127,7 +128,7 @@ def container_config(
     }
     config: dict[str, Any] = {
         "image": image.id,  # the id, not the tag: a rebuild during the run cannot swap the code
-        "entrypoint": ["python", "-m", f"runners.{spec.framework}"],
+        "entrypoint": ["python", "-m", module_for(spec.framework)],
         "command": [
             "--spec",
             SPEC_IN_CONTAINER,

@@ -20,6 +20,7 @@ from pathlib import Path
 from orchestrator import envs
 from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.closing import Closeable
+from runners import module_for
 from schemas.common import ROOT, format_cpulist, parse_event
 from schemas.job import JobSpec
 from schemas.report import Placement
@@ -90,7 +91,7 @@ class VenvBackend(Closeable):
         cmd = [
             str(self.python_for(spec.framework)),
             "-m",
-            f"runners.{spec.framework}",
+            module_for(spec.framework),
             "--spec",
             str(paths.spec),
             "--out",

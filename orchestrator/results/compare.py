@@ -31,6 +31,8 @@ from orchestrator.results.tables import (
     CRITERIA,
     TARGET_COLUMNS,
     arms_of,
+    criterion_adjective,
+    criterion_measure,
     hardware_classes,
     ok_values,
     task_metric,
@@ -158,8 +160,8 @@ def compare_runs(path_a: Path, path_b: Path, allow_mixed_hardware: bool = False)
                     continue  # neither run measured it
                 if censored and not (a_values and b_values):
                     continue  # time to target needs a target in both runs' suites (older runs have none)
-                better = stats.BETTER.get(metric if criterion == "quality" else "time", "lower")
-                adjective = "better" if criterion == "quality" else "faster"
+                better = stats.BETTER[criterion_measure(criterion, metric)]
+                adjective = criterion_adjective(criterion)
                 v, change, detail = judge_change(a_values, b_values, better, margin, adjective, censored)
                 lines.append(Line(str(task), arm, criterion, hardware, v, change, detail))
     if not lines:

@@ -33,6 +33,8 @@ FIGURES: tuple[tuple[str, str, str, str], ...] = (
     ("time", "cumulative_seconds", "cumulative training time (s)", "training time"),
     ("train_metric", "train_metric", "training {metric_label}", "training {metric}"),
     ("val_metric", "val_metric", "validation {metric_label}", "validation {metric}"),
+    # autoencoder tasks only: drawn where the jobs report it
+    ("val_ari", "val_ari", "ARI of k-means on the validation codes", "clustering of the codes (ARI)"),
 )
 METRIC_LABELS = {
     "accuracy": "accuracy (fraction correct)",
@@ -222,7 +224,9 @@ def render_plots(metrics: pd.DataFrame, out_dir: Path) -> list[Plot]:
     result: list[Plot] = []
     for task in tasks_in(metrics):
         dataset, metric = _labels(metrics, task)
-        for which, _, _, title in FIGURES:
+        for which, column, _, title in FIGURES:
+            if column == "val_ari" and not bool(metrics.loc[metrics["task"] == task, column].notna().any()):
+                continue
             png, svg = draw(task, which, metrics)
             stem = _safe(f"{task}_{which}")
             paths = (

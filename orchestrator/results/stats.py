@@ -86,7 +86,7 @@ Outcome = Literal["better", "equivalent", "inconclusive", "not enough repeats"]
 Values = Sequence[float] | NDArray[np.float64]
 FloatArray = NDArray[np.float64]
 # Which way is better for each criterion the winner table knows.
-BETTER: dict[str, Direction] = {"time": "lower", "accuracy": "higher", "mse": "lower"}
+BETTER: dict[str, Direction] = {"time": "lower", "accuracy": "higher", "mse": "lower", "ari": "higher"}
 
 # Decision codes of the vectorised rule (`decide`): the sign says which side's values are larger.
 A_HIGHER, A_LOWER, EQUIVALENT, INCONCLUSIVE = 1, -1, 0, 2

@@ -32,6 +32,9 @@ QUANTITIES: tuple[tuple[str, str], ...] = (
     ("seconds_to_target", "time to target (s)"),
     ("peak_rss_mb", "peak RSS (MiB)"),
 )
+# Autoencoder tasks only (a column and a criterion where the jobs report it): how well k-means on the
+# validation codes recovers the labels.
+ARI = ("final_val_ari", "final val ARI (k-means on codes)")
 # Time to target: a job that never reached the target counts as +inf (tidy.time_to_target).
 TARGET_COLUMNS = ("epochs_to_target", "seconds_to_target")
 # Winner-table criteria: (criterion, column). Quality's direction comes from the task's metric.
@@ -42,9 +45,33 @@ CRITERIA: tuple[tuple[str, str], ...] = (
     ("epoch time", "steady_epoch_seconds"),
     ("quality", "final_val_metric"),
     ("time to target", "seconds_to_target"),  # only for a task with a target in the suite
+    ("clustering", ARI[0]),  # only for a task whose jobs report it (autoencoders)
 )
 SPREAD_CAPTION = "Each cell: median (min–max) over ok repeats; min–max rather than IQR because"
 SPREAD_CAPTION += " repeats are few."
+
+
+# Criteria of how good the trained model is (the rest are costs: time).
+QUALITY_CRITERIA = ("quality", "clustering")
+
+
+def criterion_measure(criterion: str, metric: str) -> str:
+    """The key of stats.BETTER a criterion follows: the task's metric for quality, the ARI for
+    clustering, time for every other."""
+    return {"quality": metric, "clustering": "ari"}.get(criterion, "time")
+
+
+def criterion_adjective(criterion: str) -> str:
+    return "better" if criterion in QUALITY_CRITERIA else "faster"
+
+
+def has_ari(group: pd.DataFrame) -> bool:
+    return ARI[0] in group and bool(group[ARI[0]].notna().any())
+
+
+def quantities(group: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """The results table's columns for one task's jobs."""
+    return (*QUANTITIES[:2], ARI, *QUANTITIES[2:]) if has_ari(group) else QUANTITIES
 
 
 def tasks_of(final: pd.DataFrame) -> list[str]:
@@ -147,12 +174,13 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
     group = final[final["task"] == task]
     metric = task_metric(group, task)
     better = stats.BETTER.get(metric, "lower")
-    labels = [label.format(metric=metric) for _, label in QUANTITIES]
+    columns = quantities(group)
+    labels = [label.format(metric=metric) for _, label in columns]
     name = arm_header(final)
     headers = (name, "ok / total", *labels, *(("share of calibrated GEMM rate",) if gemm else ()))
     target = task_target(group)
     csv_headers: list[str] = ["task", name, "n_ok", "n_total", "n_contaminated"]
-    for col, _ in QUANTITIES:
+    for col, _ in columns:
         csv_headers += [f"{col}_median", f"{col}_min", f"{col}_max", f"{col}_n"]
     csv_headers += ["target", "n_reached_target"]
     if gemm:
@@ -166,7 +194,7 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
         dirty = f" ({n_dirty} contaminated{', kept' if kept else ', left out'})" if n_dirty else ""
         cells = [fw, f"{n_ok} / {n_total}{dirty}"]
         raw = [task, fw, str(n_ok), str(n_total), str(n_dirty)]
-        for col, _ in QUANTITIES:
+        for col, _ in columns:
             cell, fields = _quantity(group, fw, col)
             cells.append(cell)
             raw += fields
@@ -187,7 +215,8 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
         "tracing/compilation; setup = import + data load + model build. Contaminated jobs (timed "
         "while other processes loaded the machine, docs/noise.md) are left out of the medians and the "
         "verdicts unless the run keeps them (--keep-contaminated). GEMM GFLOP/s: the matrix multiplies "
-        "of one training epoch (6·in·out FLOPs per sample and dense layer) over the steady epoch time"
+        "and convolutions of one training epoch (3x the forward pass's multiply-adds, 2 FLOPs each, per "
+        "sample; 6·in·out for a dense layer) over the steady epoch time"
         + (
             "; its share of the rate bench calibrate measured for that framework's GEMM on this machine"
             if gemm
@@ -201,6 +230,8 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
             if target is not None
             else "Time to target: the suite sets no target for this task"
         )
+        + (". ARI: adjusted Rand index of k-means (one cluster per class) on the validation codes against "
+           "the labels, after the last epoch (1 = the classes recovered, 0 = chance)" if has_ari(group) else "")
         + ". Peak RSS: the runner's peak resident memory (getrusage: its own process or its largest "
         "child, whichever is larger). Hardware: "
         + (" | ".join(hardware_classes(group)) or MISSING)
@@ -265,10 +296,10 @@ def winner_rows(
         target = task_target(group)
         for criterion, col in CRITERIA:
             to_target = col in TARGET_COLUMNS
-            if to_target and target is None:
+            if (to_target and target is None) or (col == ARI[0] and not has_ari(group)):
                 continue
-            measure = metric if criterion == "quality" else col
-            better = stats.BETTER[metric if criterion == "quality" else "time"]
+            measure = criterion_measure(criterion, metric) if criterion in QUALITY_CRITERIA else col
+            better = stats.BETTER[criterion_measure(criterion, metric)]
             row = WinnerRow(task, criterion, measure, better, None,
                             target=target_text(metric, target) if to_target and target is not None else "")  # fmt: skip
             values = {arm: (to_target_values if to_target else ok_values)(group, arm, col) for arm in arms}
@@ -301,7 +332,7 @@ def _no_verdict(arms: list[str], classes: list[str], header: str, baseline: str 
 def _judging(row: WinnerRow) -> tuple[stats.Direction, str, bool]:
     """(better, adjective, censored) of a verdict on `row`'s criterion."""
     better: stats.Direction = "higher" if row.better == "higher" else "lower"
-    return better, "better" if row.criterion == "quality" else "faster", row.measure in TARGET_COLUMNS
+    return better, criterion_adjective(row.criterion), row.measure in TARGET_COLUMNS
 
 
 def _pair_verdicts(row: WinnerRow, values: dict[str, list[float]], margin: float) -> list[stats.Verdict]:
@@ -393,7 +424,10 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
         "time = steady-state epoch (median of epochs 2..N); quality = validation metric after the last "
         "epoch; time to target (where the suite sets a target) = training seconds until the first epoch "
         "whose validation metric reached it, a job that never did counting as slower than any that did "
-        "(+inf: ranked, never left out; its verdict says how many jobs of each side reached it)."
+        "(+inf: ranked, never left out; its verdict says how many jobs of each side reached it)"
+        + ("; clustering (autoencoders) = adjusted Rand index of k-means on the validation codes after the "
+           "last epoch" if any(r.criterion == "clustering" for r in rows) else "")
+        + "."
     )
     csv_headers = (
         "task", "criterion", "measure", "better", "framework_a", "framework_b", "n_a", "n_b",

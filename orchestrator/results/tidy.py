@@ -50,6 +50,7 @@ COLUMNS: tuple[str, ...] = (
     "train_metric",
     "val_loss",
     "val_metric",
+    "val_ari",  # autoencoder tasks: adjusted Rand index of k-means on the validation codes
     "first_epoch_seconds",
     "steady_epoch_seconds",
     "total_train_seconds",
@@ -378,7 +379,7 @@ def metrics_frame(run: RunData) -> pd.DataFrame:
         c
         for c in COLUMNS
         if c.endswith(("_seconds", "_loss", "_metric", "_running", "_cores", "_gflops", "_joules", "_mb"))
-        or c in ("target", "seconds_to_target")
+        or c in ("target", "seconds_to_target", "val_ari")
     ]
     for col in float_cols:
         frame[col] = frame[col].astype("float64")
@@ -397,6 +398,7 @@ def final_frame(metrics: pd.DataFrame, keep_contaminated: bool = False) -> pd.Da
     last = ordered.groupby("spec_id", sort=True, dropna=False).tail(1).copy()
     last["final_train_metric"] = last["train_metric"]
     last["final_val_metric"] = last["val_metric"]
+    last["final_val_ari"] = last["val_ari"]
     clean = ~last["contaminated"].fillna(False).astype(bool)
     last["in_verdicts"] = (last["status"] == "ok") & (clean | keep_contaminated)
     last = last.sort_values(SORT_KEYS, na_position="last", kind="mergesort")

@@ -25,6 +25,7 @@ LABELS = {
     "time": "total train time (s)",
     "epoch time": "steady-state epoch (s)",
     "quality": "final val {metric}",
+    "clustering": "final val ARI (k-means on codes)",
 }
 GROUP_KEYS = ["hardware", "suite", "task"]
 

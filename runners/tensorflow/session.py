@@ -29,7 +29,7 @@ import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
 from runners.fairness import Split, layer_notes  # noqa: E402
-from runners.tensorflow.network import as_input, build_model  # noqa: E402
+from runners.keras_common.network import as_input, build_model  # noqa: E402
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import envs
-from runners import datasets
+from runners import datasets, module_for
 from schemas import JobSpec, RunReport
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +46,7 @@ def run_runner(tmp_path: Path, data_dir: Path):
             [
                 str(python),
                 "-m",
-                f"runners.{framework}",
+                module_for(framework),
                 "--spec",
                 str(spec_path),
                 "--out",

@@ -1,4 +1,6 @@
-"""The spec's layer list as a Keras model, carrying the shared numpy weights.
+"""The spec's layer list as a Keras model, carrying the shared numpy weights (every Keras runner:
+tensorflow, keras-jax, keras-torch; it imports keras only, so the backend is whatever the runner set
+in KERAS_BACKEND before importing it).
 
 Keras computes channels-last with (kh, kw, in, out) kernels and flattens an image (h, w, c): the
 canonical layout of schemas/layers.py is Keras's own, so the weights load as they are. Its "same"
