@@ -20,9 +20,14 @@ Modes:
                 gradients of every dense layer), timed with torch.mm on preallocated tensors, times
                 the steps of an epoch: the shape-level lower bound of a steady-state epoch.
 
-Prints one JSON line: {"framework", "mode", "batch_size", "epoch_seconds": [...],
+Models (--model): `mlp`, the paper's classification network (784-128-128-10); `cnn`, the LeNet-5-like
+network of suites/cnn.toml (conv 6@5x5 same -> pool 2 -> conv 16@5x5 valid -> pool 2 -> 120 -> 84 ->
+10) on 28x28x1 images (channels-first for PyTorch, channels-last for Keras: each framework's native
+layout, as its runner uses).
+
+Prints one JSON line: {"framework", "mode", "model", "batch_size", "epoch_seconds": [...],
 "steady_epoch_seconds", "val_accuracy"}. Same network, optimizer settings, batch size and threads
-as the paper's classification job; nothing else (no evaluation per epoch, no loss bookkeeping).
+as the runner's job; nothing else (no evaluation per epoch, no loss bookkeeping).
 """
 
 from __future__ import annotations
@@ -44,19 +49,45 @@ def _permutation(n: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([7, epoch]).permutation(n)
 
 
-def torch_loop(data: dict, epochs: int, bs: int, threads: int, compiled: bool) -> tuple[list[float], float]:
+IMAGE = (28, 28)
+
+
+def torch_model(model: str):  # type: ignore[no-untyped-def]
+    from torch import nn
+
+    if model == "cnn":
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10),
+        )  # fmt: skip
+    return nn.Sequential(nn.Linear(N_FEATURES, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def keras_layers(model: str) -> list:  # type: ignore[type-arg]
+    import keras
+
+    if model == "cnn":
+        return [
+            keras.Input((*IMAGE, 1)),
+            keras.layers.Conv2D(6, 5, padding="same", activation="relu"), keras.layers.MaxPooling2D(2),
+            keras.layers.Conv2D(16, 5, padding="valid", activation="relu"), keras.layers.MaxPooling2D(2),
+            keras.layers.Flatten(), keras.layers.Dense(120, activation="relu"),
+            keras.layers.Dense(84, activation="relu"), keras.layers.Dense(10),
+        ]  # fmt: skip
+    return [keras.Input((N_FEATURES,))] + [keras.layers.Dense(u, activation=a) for u, a in LAYERS]
+
+
+def torch_loop(
+    data: dict, epochs: int, bs: int, threads: int, compiled: bool, model_name: str = "mlp"
+) -> tuple[list[float], float]:
     import torch
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    x, y = torch.from_numpy(data["x_train"]), torch.from_numpy(data["y_train"])
-    model = torch.nn.Sequential(
-        torch.nn.Linear(N_FEATURES, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 128),
-        torch.nn.ReLU(),
-        torch.nn.Linear(128, 10),
-    )
+    shape = (1, *IMAGE) if model_name == "cnn" else (N_FEATURES,)
+    x, y = torch.from_numpy(data["x_train"]).reshape(-1, *shape), torch.from_numpy(data["y_train"])
+    model = torch_model(model_name)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -75,12 +106,12 @@ def torch_loop(data: dict, epochs: int, bs: int, threads: int, compiled: bool) -
             run_step(xb, yb)
         times.append(time.perf_counter() - start)
     with torch.no_grad():
-        acc = (model(torch.from_numpy(data["x_val"])).argmax(1).numpy() == data["y_val"]).mean()
+        acc = (model(torch.from_numpy(data["x_val"]).reshape(-1, *shape)).argmax(1).numpy() == data["y_val"]).mean()
     return times, float(acc)
 
 
 def tensorflow_loop(
-    data: dict, epochs: int, bs: int, threads: int, compiled: bool
+    data: dict, epochs: int, bs: int, threads: int, compiled: bool, model_name: str = "mlp"
 ) -> tuple[list[float], float]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -90,9 +121,9 @@ def tensorflow_loop(
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.set_visible_devices([], "GPU")
-    model = keras.Sequential(
-        [keras.Input((N_FEATURES,))] + [keras.layers.Dense(u, activation=a) for u, a in LAYERS]
-    )
+    model = keras.Sequential(keras_layers(model_name))
+    if model_name == "cnn":  # NHWC views of the flat rows
+        data = {k: v.reshape(-1, *IMAGE, 1) if k.startswith("x_") else v for k, v in data.items()}
     opt = keras.optimizers.Adam(learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     times: list[float] = []
@@ -192,6 +223,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("framework", choices=["pytorch", "tensorflow"])
     parser.add_argument("--mode", choices=["eager", "compiled", "gemm-floor"], default="eager")
+    parser.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
     parser.add_argument("--data", help="a prepared classification .npz (784 features)")
     parser.add_argument("--train-samples", type=int, default=60000, help="gemm-floor: rows per epoch")
     parser.add_argument("--epochs", type=int, default=3)
@@ -199,8 +231,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     if args.mode == "gemm-floor":
-        if args.framework != "pytorch":
-            parser.error("gemm-floor is measured with PyTorch's torch.mm")
+        if args.framework != "pytorch" or args.model != "mlp":
+            parser.error("gemm-floor is measured with PyTorch's torch.mm, for the mlp")
         times, acc = gemm_floor(args.train_samples, args.batch_size, args.threads)
     else:
         if not args.data:
@@ -208,9 +240,9 @@ def main() -> None:
         with np.load(args.data, allow_pickle=False) as npz:
             data = {k: npz[k] for k in ("x_train", "y_train", "x_val", "y_val")}
         loop = torch_loop if args.framework == "pytorch" else tensorflow_loop
-        times, acc = loop(data, args.epochs, args.batch_size, args.threads, args.mode == "compiled")
+        times, acc = loop(data, args.epochs, args.batch_size, args.threads, args.mode == "compiled", args.model)
     steady = statistics.median(times[1:]) if len(times) > 1 else times[0]
-    print(json.dumps({"framework": args.framework, "mode": args.mode, "batch_size": args.batch_size,
+    print(json.dumps({"framework": args.framework, "mode": args.mode, "model": args.model, "batch_size": args.batch_size,
                       "epoch_seconds": times, "steady_epoch_seconds": steady,
                       "val_accuracy": None if acc != acc else acc}))  # fmt: skip
 

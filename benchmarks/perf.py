@@ -2,6 +2,8 @@
 
     .venvs/dev/bin/python benchmarks/perf.py [--rounds 5] [--epochs 3] [--batch-sizes 32,128]
     make perf                       # the same, then the table goes into benchmarks/README.md
+    .venvs/dev/bin/python benchmarks/perf.py --model cnn --batch-sizes 64 --rounds 4 --readme
+                                    # suites/cnn.toml's LeNet-5: each runner against its hand loop
 
 One process tree, interleaved: every round runs each arm once, in a rotated order, each arm in its
 own process (a real runner, `python -m runners.FW`, or `benchmarks/minimal_loop.py`), so drifts of
@@ -50,9 +52,10 @@ from runners import datasets, module_for  # noqa: E402
 from runners.environment import cpu_model  # noqa: E402
 from schemas import JobSpec, RunReport  # noqa: E402
 from schemas.common import write_text_atomic  # noqa: E402
+from schemas.parse import load_toml  # noqa: E402
 
 FRAMEWORKS = ("pytorch", "tensorflow")
-MARK_BEGIN, MARK_END = "<!-- perf:begin -->", "<!-- perf:end -->"
+MODELS = ("mlp", "cnn")  # the paper's classification network; suites/cnn.toml's LeNet-5-like one
 # Which hand loop each runner mode is held against.
 YARDSTICK = {"none": "eager", "jit": "compiled"}
 
@@ -69,21 +72,31 @@ class Arm:
         return f"{self.framework} {self.kind} {self.mode} b{self.batch}"
 
 
+def markers(model: str) -> tuple[str, str]:
+    """The README section a model's table replaces."""
+    name = "perf" if model == "mlp" else f"perf-{model}"
+    return f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+
+
+def model_layers(model: str) -> list[dict[str, object]]:
+    if model == "cnn":  # the suite's own network, one source of truth
+        return list(load_toml(ROOT / "suites" / "cnn.toml", "suite")["tasks"][0]["layers"])
+    return [{"units": 128, "activation": "relu"}, {"units": 128, "activation": "relu"},
+            {"units": 10, "activation": "linear"}]  # fmt: skip
+
+
 def paper_spec(
-    framework: str, dataset: str, epochs: int, threads: int, batch: int, compile_mode: str
+    framework: str, dataset: str, epochs: int, threads: int, batch: int, compile_mode: str, model: str = "mlp"
 ) -> JobSpec:
-    """The paper's classification job (784-128-128-10, Adam with Keras's epsilon)."""
+    """The paper's classification job (784-128-128-10, Adam with Keras's epsilon), or the CNN suite's
+    network with the same optimizer."""
     return JobSpec.model_validate(
         {
             "framework": framework,
             "workload": {
                 "task": "classification",
                 "dataset": dataset,
-                "layers": [
-                    {"units": 128, "activation": "relu"},
-                    {"units": 128, "activation": "relu"},
-                    {"units": 10, "activation": "linear"},
-                ],  # fmt: skip
+                "layers": model_layers(model),
                 "loss": "cross_entropy",
                 "optimizer": {
                     "name": "adam",
@@ -105,8 +118,9 @@ def paper_spec(
 
 
 class Bench:
-    def __init__(self, work: Path, dataset: str, epochs: int, threads: int):
+    def __init__(self, work: Path, dataset: str, epochs: int, threads: int, model: str = "mlp"):
         self.work, self.dataset, self.epochs, self.threads = work, dataset, epochs, threads
+        self.model = model
         self.npz = datasets.prepare(dataset, work / "data")
         with np.load(self.npz, allow_pickle=False) as npz:
             self.n_train = len(npz["y_train"])
@@ -127,12 +141,12 @@ class Bench:
         if arm.kind == "floor":
             args += ["--train-samples", str(self.n_train)]
         else:
-            args += ["--data", str(self.npz), "--epochs", str(self.epochs)]
+            args += ["--data", str(self.npz), "--epochs", str(self.epochs), "--model", self.model]
         done = self._run([self.python[arm.framework], "benchmarks/minimal_loop.py", *args], arm)
         return float(json.loads(done.stdout.strip().splitlines()[-1])["steady_epoch_seconds"])
 
     def _runner(self, arm: Arm) -> float:
-        spec = paper_spec(arm.framework, self.dataset, self.epochs, self.threads, arm.batch, arm.mode)
+        spec = paper_spec(arm.framework, self.dataset, self.epochs, self.threads, arm.batch, arm.mode, self.model)
         spec_path, out = self.work / "spec.json", self.work / "report.json"
         spec_path.write_text(spec.model_dump_json())
         out.unlink(missing_ok=True)
@@ -157,13 +171,17 @@ class Bench:
         return done
 
 
-def arms_for(batches: list[int]) -> list[Arm]:
+def arms_for(batches: list[int], model: str = "mlp") -> list[Arm]:
+    """The mlp: every mode and the GEMM floor; the cnn: each runner's standard execution against its
+    hand loop (the floor times dense GEMMs only)."""
     arms = []
     for b in batches:
         for fw in FRAMEWORKS:
-            arms += [Arm(fw, "runner", "none", b), Arm(fw, "runner", "jit", b),
-                     Arm(fw, "hand", "eager", b), Arm(fw, "hand", "compiled", b)]  # fmt: skip
-        arms.append(Arm("pytorch", "floor", "gemm-floor", b))
+            arms += [Arm(fw, "runner", "none", b), Arm(fw, "hand", "eager", b)]
+            if model == "mlp":
+                arms += [Arm(fw, "runner", "jit", b), Arm(fw, "hand", "compiled", b)]
+        if model == "mlp":
+            arms.append(Arm("pytorch", "floor", "gemm-floor", b))
     return arms
 
 
@@ -177,7 +195,8 @@ def table(samples: dict[Arm, list[float]], batches: list[int]) -> list[str]:
     lines = ["| framework | batch | arm | steady epoch s (median, min–max) | vs hand loop [95% CI] | GEMM floor share |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for b in batches:
-        floor = min(samples[Arm("pytorch", "floor", "gemm-floor", b)])
+        floor_arm = Arm("pytorch", "floor", "gemm-floor", b)
+        floor = min(samples[floor_arm]) if floor_arm in samples else math.nan
         for fw in FRAMEWORKS:
             for kind, mode in (
                 ("runner", "none"),
@@ -185,7 +204,9 @@ def table(samples: dict[Arm, list[float]], batches: list[int]) -> list[str]:
                 ("runner", "jit"),
                 ("hand", "compiled"),
             ):
-                values = samples[Arm(fw, kind, mode, b)]
+                values = samples.get(Arm(fw, kind, mode, b))
+                if not values:
+                    continue
                 med = statistics.median(values)
                 versus = ""
                 if kind == "runner":
@@ -193,8 +214,9 @@ def table(samples: dict[Arm, list[float]], batches: list[int]) -> list[str]:
                     versus = f"{r:.2f}x [{lo:.2f}–{hi:.2f}] vs hand {YARDSTICK[mode]}"
                 name = f'runner, compile = "{mode}"' if kind == "runner" else f"hand loop, {mode}"
                 lines.append(f"| {fw} | {b} | {name} | {med:.3f} ({min(values):.3f}–{max(values):.3f}) | "
-                             f"{versus} | {floor / med:.0%} |")  # fmt: skip
-        lines.append(f"| (torch.mm) | {b} | the step's GEMMs alone | {floor:.3f} | | 100% |")
+                             f"{versus} | {'—' if math.isnan(floor) else f'{floor / med:.0%}'} |")  # fmt: skip
+        if not math.isnan(floor):
+            lines.append(f"| (torch.mm) | {b} | the step's GEMMs alone | {floor:.3f} | | 100% |")
     return lines
 
 
@@ -213,13 +235,14 @@ def save(path: Path, samples: dict[Arm, list[float]], args: argparse.Namespace, 
     write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
-def update_readme(path: Path, block: str) -> None:
+def update_readme(path: Path, block: str, model: str = "mlp") -> None:
+    begin, end = markers(model)
     text = path.read_text()
-    if MARK_BEGIN not in text or MARK_END not in text:
-        raise SystemExit(f"error: {path} has no {MARK_BEGIN} ... {MARK_END} section to replace")
-    head, rest = text.split(MARK_BEGIN, 1)
-    tail = rest.split(MARK_END, 1)[1]
-    path.write_text(f"{head}{MARK_BEGIN}\n{block}\n{MARK_END}{tail}")
+    if begin not in text or end not in text:
+        raise SystemExit(f"error: {path} has no {begin} ... {end} section to replace")
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{begin}\n{block}\n{end}{tail}")
 
 
 def main() -> None:
@@ -231,6 +254,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="32,128")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dataset", default="fashion-mnist", help="a 784-feature classification dataset")
+    parser.add_argument("--model", choices=MODELS, default="mlp", help="mlp: the paper's; cnn: suites/cnn.toml's")
     parser.add_argument("--out", type=Path, default=None, help="default results/perf-STAMP")
     parser.add_argument("--readme", action="store_true", help="put the table into benchmarks/README.md")
     args = parser.parse_args()
@@ -239,8 +263,8 @@ def main() -> None:
     batches = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     out = args.out or ROOT / "results" / f"perf-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
-    bench = Bench(Path(tempfile.mkdtemp(prefix="bench-perf-")), args.dataset, args.epochs, args.threads)
-    arms = arms_for(batches)
+    bench = Bench(Path(tempfile.mkdtemp(prefix="bench-perf-")), args.dataset, args.epochs, args.threads, args.model)
+    arms = arms_for(batches, args.model)
     samples: dict[Arm, list[float]] = {arm: [] for arm in arms}
     for r in range(args.rounds):
         order = arms[r % len(arms) :] + arms[: r % len(arms)]  # rotated: no arm always runs first
@@ -252,7 +276,8 @@ def main() -> None:
                 flush=True,
             )
     label = machine_label(args.threads)
-    head = (f"Measured {dt.date.today()} on {label}. {args.dataset}, 784-128-128-10, Adam, {args.threads} "
+    network = "784-128-128-10" if args.model == "mlp" else "suites/cnn.toml's LeNet-5-like CNN"
+    head = (f"Measured {dt.date.today()} on {label}. {args.dataset}, {network}, Adam, {args.threads} "
             f"threads, {args.epochs} epochs per process, {args.rounds} interleaved rounds (`make perf`).")  # fmt: skip
     block = "\n".join([head, "", *table(samples, batches)])
     print("\n" + block)
@@ -260,7 +285,7 @@ def main() -> None:
     save(out / "perf.json", samples, args, machine=label)
     print(f"wrote {out / 'perf.md'}")
     if args.readme:
-        update_readme(ROOT / "benchmarks" / "README.md", block)
+        update_readme(ROOT / "benchmarks" / "README.md", block, args.model)
         print("updated benchmarks/README.md")
 
 

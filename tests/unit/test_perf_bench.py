@@ -53,11 +53,24 @@ def test_the_table_holds_each_runner_against_its_yardstick():
 
 def test_the_readme_update_replaces_only_the_marked_section(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text(f"# head\n\n{perf.MARK_BEGIN}\nold table\n{perf.MARK_END}\n\ntail\n")
+    begin, end = perf.markers("mlp")
+    cnn_begin, cnn_end = perf.markers("cnn")
+    readme.write_text(f"# head\n\n{begin}\nold table\n{end}\n{cnn_begin}\nold cnn\n{cnn_end}\ntail\n")
     perf.update_readme(readme, "new table")
-    assert readme.read_text() == f"# head\n\n{perf.MARK_BEGIN}\nnew table\n{perf.MARK_END}\n\ntail\n"
+    perf.update_readme(readme, "new cnn", "cnn")
+    assert readme.read_text() == f"# head\n\n{begin}\nnew table\n{end}\n{cnn_begin}\nnew cnn\n{cnn_end}\ntail\n"
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- perf:begin -->"):
         perf.update_readme(bare, "x")
     assert bare.read_text() == "no markers\n"
+
+
+def test_the_cnn_model_holds_each_runner_against_its_hand_loop_only():
+    arms = perf.arms_for([64], "cnn")
+    assert {(a.kind, a.mode) for a in arms} == {("runner", "none"), ("hand", "eager")}
+    lines = perf.table({arm: [2.0, 2.0, 2.2, 2.0] for arm in arms}, [64])
+    assert not any("torch.mm" in line for line in lines)
+    assert all("—" in line for line in lines[2:])  # no floor share without the floor
+    layers = perf.paper_spec("pytorch", "mnist-5k", 3, 2, 64, "none", "cnn").workload.layers
+    assert [layer.kind for layer in layers][:2] == ["conv2d", "max_pool2d"]
