@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-FRAMEWORKS = ("numpy", "pytorch", "tensorflow")
+FRAMEWORKS = ("numpy", "pytorch", "tensorflow", "jax")
 
 
 def _numpy(size: int, threads: int) -> tuple[str, Callable[[], Any], Callable[[Any], None]]:
@@ -61,6 +61,19 @@ def _tensorflow(size: int, threads: int) -> tuple[str, Callable[[], Any], Callab
     return tf.__version__, lambda: tf.linalg.matmul(a, b), lambda c: float(c[0, 0])
 
 
+def _jax(size: int, threads: int) -> tuple[str, Callable[[], Any], Callable[[Any], None]]:
+    # Before JAX creates its backend, as in runners/jax: XLA's intra-op pool has NPROC threads.
+    os.environ["NPROC"] = str(threads)
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
+    jax.config.update("jax_default_matmul_precision", "highest")
+    a, b = (jax.device_put(m) for m in _inputs(size))
+    matmul = jax.jit(lambda x, y: x @ y)
+    # Dispatch is asynchronous: waiting for the last result waits for every call before it.
+    return jax.__version__, lambda: matmul(a, b), lambda c: c.block_until_ready()
+
+
 def _inputs(size: int) -> tuple[Any, Any]:
     import numpy as np
 
@@ -71,7 +84,7 @@ def _inputs(size: int) -> tuple[Any, Any]:
 
 
 def measure(framework: str, size: int, threads: int, repeats: int, warmup: int, min_seconds: float) -> dict:
-    setup = {"numpy": _numpy, "pytorch": _pytorch, "tensorflow": _tensorflow}[framework]
+    setup = {"numpy": _numpy, "pytorch": _pytorch, "tensorflow": _tensorflow, "jax": _jax}[framework]
     version, call, sync = setup(size, threads)
     for _ in range(warmup):
         sync(call())

@@ -31,7 +31,7 @@ from schemas.layers import MAX_UNITS, Dense, Layer, ShapeError, Strict, input_sh
 
 SCHEMA_VERSION: Final = 1
 
-Framework = Literal["pytorch", "tensorflow", "keras-jax", "keras-torch", "fake"]
+Framework = Literal["pytorch", "tensorflow", "keras-jax", "keras-torch", "jax", "fake"]
 __all__ = ["MAX_UNITS", "Dense", "Layer", "Strict"]  # the layer kinds live in schemas/layers.py
 
 

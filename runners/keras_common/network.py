@@ -16,8 +16,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from runners.fairness import layer_notes
 from schemas import layers as kinds
-from schemas.job import Workload
+from schemas.job import Adam, Workload
 
 
 def _keras_layer(layer: Any) -> Any:
@@ -55,3 +56,46 @@ def build_model(workload: Workload, weights: list[tuple[np.ndarray, np.ndarray]]
 def as_input(x: np.ndarray, workload: Workload) -> np.ndarray:
     """Flat rows as the model's input: (n, h, w, c) images for a conv net (a view, no copy)."""
     return x.reshape(len(x), *workload.input_shape)
+
+
+# --- what every Keras runner compiles the model with: the spec's optimizer and loss, Keras's maths ---
+
+
+def make_optimizer(workload: Workload) -> Any:
+    """Keras's own Adam or SGD with every hyperparameter of the spec (Keras's epsilon placement is the
+    reference the PyTorch runner corrects towards: nothing to correct here)."""
+    opt = workload.optimizer
+    if isinstance(opt, Adam):
+        return keras.optimizers.Adam(
+            learning_rate=opt.learning_rate, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon
+        )
+    return keras.optimizers.SGD(learning_rate=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov)
+
+
+def make_loss(workload: Workload) -> Any:
+    """Logits into Keras's fused cross-entropy, or plain MSE (fairness rule 4)."""
+    if workload.loss == "cross_entropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    return keras.losses.MeanSquaredError()
+
+
+def describe_loss(model: Any, workload: Workload) -> str:
+    args = "(from_logits=True)" if workload.loss == "cross_entropy" else "()"
+    return f"keras.losses.{type(model.loss).__name__}{args}"
+
+
+def optimizer_applied(model: Any) -> dict[str, Any]:
+    """The optimizer as Keras reports it after compile (read back, not the spec's values)."""
+    opt = model.optimizer
+    applied = {k: v for k, v in opt.get_config().items() if isinstance(v, (int, float, bool, str))}
+    return {"class": type(opt).__name__, **applied}
+
+
+def keras_notes(workload: Workload) -> tuple[str, ...]:
+    adam = ("Adam: Keras adds epsilon to sqrt(v) before bias correction; PyTorch after",)
+    return (adam if isinstance(workload.optimizer, Adam) else ()) + layer_notes(workload)
+
+
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+    """An epoch's batches: full ones, then the smaller rest (what `fit` gives its steps)."""
+    return [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])

@@ -15,6 +15,7 @@ INPUTS = sorted(envs.IMAGES.glob("*/requirements*.in"))
 # (strict), so locking it makes its test fail until the entry is removed.
 NOT_LOCKED_HERE = {
     "pytorch/requirements-cuda.in": "torch's cu128 build is only on download.pytorch.org, unreachable here",
+    "keras-torch/requirements-cuda.in": "torch's cu128 build is only on download.pytorch.org, unreachable here",
 }
 
 
@@ -55,11 +56,12 @@ def test_lock_holds_its_inputs_direct_pins(source: Path):
     assert {name: locked.get(name) for name in direct} == direct, "input changed: run `make locks`"
 
 
-def test_torch_cpu_lock_is_the_cpu_wheel():
+@pytest.mark.parametrize("framework", ["pytorch", "keras-torch"])
+def test_torch_cpu_lock_is_the_cpu_wheel(framework: str):
     """`+cpu` with only the CPU wheel's hash: hash checking can never take PyPI's CUDA build."""
-    (torch,) = [p for p in envs.read_pins(envs.lock_file("pytorch")) if p.name == "torch"]
+    (torch,) = [p for p in envs.read_pins(envs.lock_file(framework)) if p.name == "torch"]
     assert torch.version.endswith("+cpu") and torch.hashes
-    assert not any(p.name.startswith("nvidia-") for p in envs.read_pins(envs.lock_file("pytorch")))
+    assert not any(p.name.startswith("nvidia-") for p in envs.read_pins(envs.lock_file(framework)))
 
 
 def test_read_pins(tmp_path: Path):
