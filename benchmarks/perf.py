@@ -10,7 +10,7 @@ own process (a real runner, `python -m runners.FW`, or `benchmarks/minimal_loop.
 the machine spread over all arms instead of biasing one. Arms, at each batch size:
 
     runner  none   the PyTorch / Keras runner as `bench orchestrate` runs it (compile = "none")
-    runner  jit    the same with compile = "jit" (PyTorch: torch.compile of the model; Keras: XLA)
+    runner  jit    the same with compile = "jit" (PyTorch: torch.compile of the whole step; Keras: XLA)
     hand    eager  minimal_loop.py's plain loop (TensorFlow: one tf.function step with GradientTape)
     hand    compiled  the framework's documented fastest loop: a torch.compile'd whole step; Keras
                    `fit` with XLA and steps_per_execution

@@ -9,7 +9,6 @@ the end of the epoch (the same work as the Keras runner's timed region; fingerpr
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from torch import nn
 
 from runners.datasets import Arrays
 from runners.fairness import Split, layer_notes
+from runners.pytorch import optim
 from runners.pytorch.network import build_network, to_channels_first
 from schemas.common import FIRST_STEPS
 from schemas.job import Adam, JobSpec
@@ -68,42 +68,19 @@ def _configure(spec: JobSpec) -> torch.device:
     return torch.device("cpu")
 
 
-class _KerasEpsilon:
-    """Adam's epsilon as Keras applies it, fed to PyTorch's Adam step by step.
-
-    Keras divides by sqrt(v) + eps and folds the bias correction into the step size; PyTorch divides
-    by sqrt(v) / sqrt(1 - beta_2^t) + eps. The two updates are identical when PyTorch's eps at step t
-    is eps / sqrt(1 - beta_2^t) (one float per step). Without this, Keras's effective epsilon is ~30x
-    larger in the first steps and epoch-1 losses drift apart by ~1e-3 on 2,000 MNIST digits.
-    """
-
-    def __init__(self, opt: Adam):
-        self.eps, self.beta_2, self.t = opt.epsilon, opt.beta_2, 0
-
-    def next(self) -> float:
-        self.t += 1
-        return self.eps / math.sqrt(1.0 - self.beta_2**self.t)
-
-
 class TorchSession:
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.device = _configure(spec)
         model, self.layer_ends = build_network(spec.workload, weights)
         self.model = model.to(self.device)
-        self.step_model = torch.compile(self.model) if spec.compile == "jit" else self.model
-        opt = spec.workload.optimizer
-        if isinstance(opt, Adam):
-            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                self.model.parameters(), lr=opt.learning_rate, betas=(opt.beta_1, opt.beta_2), eps=opt.epsilon
-            )
-        else:
-            self.optimizer = torch.optim.SGD(
-                self.model.parameters(), lr=opt.learning_rate, momentum=opt.momentum, nesterov=opt.nesterov
-            )
-        self.adam_eps = _KerasEpsilon(opt) if isinstance(opt, Adam) else None
+        self.optimizer, self.adam_eps = optim.build(spec, self.model.parameters(), self.device)
         self.first_steps_loss: tuple[int, float] | None = None
         self.loss_fn = nn.CrossEntropyLoss() if spec.workload.loss == "cross_entropy" else nn.MSELoss()
+        # "jit": torch.compile of the whole step (forward, loss, backward, optimizer update), PyTorch's
+        # documented way to compile training; "none": the same step, eager.
+        step = optim.train_step(self.model, self.optimizer, self.loss_fn, self.adam_eps)
+        self.step = torch.compile(step) if spec.compile == "jit" else step
         self.x = self._inputs(data.x_train)
         self.y = torch.from_numpy(data.y_train).to(self.device)
         self.x_val = self._inputs(data.x_val)
@@ -159,7 +136,7 @@ class TorchSession:
         y = torch.index_select(self.y, 0, idx, out=self.y_epoch)
         batches = list(zip(x.split(bs), y.split(bs), strict=True))
         n = len(perm)
-        model, opt, loss_fn = self.step_model, self.optimizer, self.loss_fn
+        step_fn = self.step
         self.model.train()
         total = torch.zeros((), device=self.device)
         # Parity evidence: the mean loss of the first FIRST_STEPS batches, before float32 rounding
@@ -171,15 +148,9 @@ class TorchSession:
         start = time.perf_counter()
         if cuda:
             events[0].record()
-        group, adam_eps = opt.param_groups[0], self.adam_eps
         for step, (xb, yb) in enumerate(batches):
-            if adam_eps is not None:
-                group["eps"] = adam_eps.next()
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            opt.step()
-            total.add_(loss.detach(), alpha=len(xb))  # one kernel, stays on device: no sync per step
+            loss = step_fn(xb, yb)
+            total.add_(loss, alpha=len(xb))  # one kernel, stays on device: no sync per step
             if step == first_at:
                 first = total.clone()
         mean = total / n  # before the end event: its kernel's lazy load in epoch 1 is then in both clocks
@@ -206,12 +177,6 @@ class TorchSession:
         return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "allocate memory" in text
 
     def fingerprint(self) -> dict[str, Any]:
-        group = self.optimizer.param_groups[0]
-        applied = {
-            k: v for k, v in group.items() if k != "params" and isinstance(v, (int, float, bool, tuple, str))
-        }
-        if self.adam_eps is not None:  # the group holds only the latest step's value
-            applied["eps"] = f"{self.adam_eps.eps} / sqrt(1 - {self.adam_eps.beta_2}^t)"
         gpu = None
         if self.device.type == "cuda":
             from runners.environment import nvidia_driver
@@ -234,12 +199,15 @@ class TorchSession:
             "framework_version": torch.__version__,
             "threads": {"intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()},
             "gpu": gpu,
-            "optimizer": {"class": type(self.optimizer).__name__, **applied},
+            "optimizer": optim.describe(self.optimizer, self.adam_eps),
             "loss": f"torch.nn.{type(self.loss_fn).__name__}(reduction='mean') on raw outputs",
-            "execution": "torch.compile" if self.spec.compile == "jit" else "eager",
+            "execution": "torch.compile of the whole train step (forward, loss, backward, Keras's Adam "
+            "update in tensor ops)"
+            if self.spec.compile == "jit"
+            else "eager",
             "tf32_applied": tf32_applied(),
             "input_path": "device-resident tensors, gathered and split into batches per epoch before the "
-            "clock; one eager (or compiled-model) step per batch",
+            "clock; one eager (or compiled) step per batch",
             "host_syncs": {"per_step": 0, "per_epoch": 1},
             "notes": (
                 ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)

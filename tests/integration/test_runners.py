@@ -89,3 +89,18 @@ def test_missing_gpu_is_an_error_report(run_runner, framework):
     assert result.returncode == 1
     assert result.report.status == "error"
     assert "GPU" in result.report.error.message
+
+
+def test_pytorch_compiled_whole_step_keeps_the_maths(run_runner):
+    """compile = "jit": torch.compile of the whole step with Keras's Adam in tensor ops
+    (runners/pytorch/optim.py) gives the eager step's numbers, and says what it compiled."""
+    eager, compiled = (
+        run_runner(make_spec("pytorch", "classification", epochs=2, max_train_samples=320, max_val_samples=200)
+                   .model_copy(update={"compile": mode})).report
+        for mode in ("none", "jit")
+    )  # fmt: skip
+    assert compiled.status == "ok", compiled.error
+    assert rel(eager.fairness.first_steps_loss, compiled.fairness.first_steps_loss) <= 1e-4
+    assert rel(eager.epochs[0].train_loss_running, compiled.epochs[0].train_loss_running) <= 1e-3
+    assert compiled.fairness.execution.startswith("torch.compile of the whole train step")
+    assert compiled.fairness.optimizer["class"].startswith("KerasAdam")
