@@ -56,7 +56,7 @@ def _error(doc: dict) -> str:
             lambda d: d["workload"].update(batch_size="32"),
             "workload.batch_size: Input should be a valid integer",
         ),
-        (lambda d: d.update(framework="jax"), "framework"),
+        (lambda d: d.update(framework="mxnet"), "framework"),
         (lambda d: d["workload"].update(layers=[]), "workload.layers"),
         (lambda d: d.update(device={"kind": "cpu", "gpu_ids": [0]}), "gpu_ids must be empty"),
         (lambda d: d["workload"]["layers"][0].update(units=0), "workload.layers[0].units: Input should be"),

@@ -1,0 +1,3 @@
+from runners.harness import exit_now, main
+
+exit_now(main("keras-torch"))
