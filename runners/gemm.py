@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-FRAMEWORKS = ("numpy", "pytorch", "tensorflow", "jax")
+FRAMEWORKS = ("numpy", "pytorch", "tensorflow", "jax", "keras-jax", "keras-torch")
 
 
 def _numpy(size: int, threads: int) -> tuple[str, Callable[[], Any], Callable[[Any], None]]:
@@ -84,7 +84,9 @@ def _inputs(size: int) -> tuple[Any, Any]:
 
 
 def measure(framework: str, size: int, threads: int, repeats: int, warmup: int, min_seconds: float) -> dict:
-    setup = {"numpy": _numpy, "pytorch": _pytorch, "tensorflow": _tensorflow, "jax": _jax}[framework]
+    # Keras 3's GEMMs are its backend's: keras-jax multiplies with XLA, keras-torch with torch.mm.
+    setup = {"numpy": _numpy, "pytorch": _pytorch, "tensorflow": _tensorflow, "jax": _jax,
+             "keras-jax": _jax, "keras-torch": _pytorch}[framework]  # fmt: skip
     version, call, sync = setup(size, threads)
     for _ in range(warmup):
         sync(call())
