@@ -7,7 +7,7 @@ DEVPY := $(DEV)/bin/python
 FRAMEWORKS := $(shell $(PY) -c 'import runners; print(*runners.FRAMEWORKS)')
 ARGS ?=
 
-# Runner images (docker backend). BASE_IMAGE empty = the Dockerfiles' python:3.11-slim; with no
+# Runner images (docker backend). BASE_IMAGE empty = images/runner.Dockerfile's python:3.11-slim; with no
 # registry, `make base-image` first and BASE_IMAGE=bench-base:bookworm. WHEELHOUSE: local wheels pip
 # takes first (air-gapped builds; the CPU torch wheel); CA_BUNDLE: an extra CA for pip behind a proxy.
 BASE_IMAGE ?=

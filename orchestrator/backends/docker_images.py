@@ -8,9 +8,13 @@ code or other pins:
     bench.source_sha256         sha256 over every file of schemas/ and runners/ copied in
     bench.schema_version        the JobSpec/RunReport schema version the runner speaks
 
-The build context is staged into a folder (never the repository root): the Dockerfile, the
-locks and their inputs (images/<framework>/requirements*.txt, *.in), src/schemas, src/runners, and the optional wheelhouse/ and ca/ folders. The
-engine is reached through the Docker SDK (`docker>=7`), imported only here and in backends/docker.py.
+Every framework's image is built from one Dockerfile, images/runner.Dockerfile, with build args
+FRAMEWORK and RUNNER_MODULE (runners.module_for(framework)); a framework has an image when it is
+registered (runners.FRAMEWORKS) and has a lock, images/<framework>/requirements.txt. The build
+context is staged into a folder (never the repository root): that Dockerfile (as `Dockerfile`), the
+locks and their inputs (images/<framework>/requirements*.txt, *.in), src/schemas, src/runners, and
+the optional wheelhouse/ and ca/ folders. The engine is reached through the Docker SDK
+(`docker>=7`), imported only here and in backends/docker.py.
 """
 
 from __future__ import annotations
@@ -25,9 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.envs import IMAGES, lock_file, lock_hash
+from runners import FRAMEWORKS, module_for
 from schemas.common import ROOT
 from schemas.job import SCHEMA_VERSION
 
+DOCKERFILE = IMAGES / "runner.Dockerfile"  # shared by every runner image
 SOURCE_PACKAGES = ("schemas", "runners")
 VARIANTS = ("cpu", "cuda")
 CA_NAME = "ca-bundle.crt"
@@ -49,8 +55,13 @@ def image_tag(framework: str, variant: str) -> str:
     return f"bench-{framework}:{variant}"
 
 
+def has_image(framework: str) -> bool:
+    """A registered runner with a lock (images/<framework>/requirements.txt) gets an image."""
+    return framework in FRAMEWORKS and (IMAGES / framework / "requirements.txt").is_file()
+
+
 def frameworks_with_images() -> tuple[str, ...]:
-    return tuple(sorted(p.parent.name for p in IMAGES.glob("*/Dockerfile")))
+    return tuple(sorted(fw for fw in FRAMEWORKS if has_image(fw)))
 
 
 def _source_files() -> Iterator[tuple[str, Path]]:
@@ -99,6 +110,8 @@ def staleness(labels: dict[str, str] | None, framework: str, variant: str) -> st
 
 def build_args(framework: str, variant: str, base_image: str | None, offline: bool) -> dict[str, str]:
     args = {
+        "FRAMEWORK": framework,
+        "RUNNER_MODULE": module_for(framework),
         "VARIANT": variant,
         "SCHEMA_VERSION": str(SCHEMA_VERSION),
         "REQUIREMENTS_SHA256": lock_hash(framework, variant),
@@ -123,14 +136,16 @@ def stage_context(
 ) -> Path:
     """Write the build context of `framework` into `dest` (created, must not exist) and return it."""
     src_dir = IMAGES / framework
-    if not (src_dir / "Dockerfile").exists():
-        raise FileNotFoundError(f"no Dockerfile for {framework!r} in {src_dir}")
+    if not has_image(framework):
+        raise FileNotFoundError(
+            f"no image for {framework!r}: not a registered runner with {src_dir / 'requirements.txt'}"
+        )
     if wheelhouse is not None and not wheelhouse.is_dir():
         raise FileNotFoundError(f"wheelhouse {wheelhouse} is not a directory")
     if ca_bundle is not None and not ca_bundle.is_file():
         raise FileNotFoundError(f"CA bundle {ca_bundle} is not a file")
     dest.mkdir(parents=True)
-    shutil.copy2(src_dir / "Dockerfile", dest / "Dockerfile")
+    shutil.copy2(DOCKERFILE, dest / "Dockerfile")
     for req in sorted(src_dir.glob("requirements*.txt")) + sorted(src_dir.glob("requirements*.in")):
         shutil.copy2(req, dest / req.name)
     for rel, path in _source_files():
@@ -217,8 +232,11 @@ def find_image(client: Any, tag: str) -> ImageInfo | None:
 def check_image(client: Any, framework: str, variant: str) -> tuple[ImageInfo | None, str | None]:
     """(image, None) when a current image exists, else (image or None, why it cannot be used)."""
     tag = image_tag(framework, variant)
-    if not (IMAGES / framework / "Dockerfile").exists():
-        return None, f"{framework} has no image (no images/{framework}/Dockerfile)"
+    if not has_image(framework):
+        return (
+            None,
+            f"{framework} has no image (no registered runner with images/{framework}/requirements.txt)",
+        )
     info = find_image(client, tag)
     if info is None:
         return None, f"image {tag} is not built"

@@ -61,7 +61,7 @@ def build(
         typer.Option(help="stage the build context here and keep it (one framework only)"),
     ] = None,
 ) -> None:
-    """Build bench-<framework>:<variant> from images/<framework>/Dockerfile, labelled with the
+    """Build bench-<framework>:<variant> from images/runner.Dockerfile, labelled with the
     requirements and runner-source hashes (a stale image is refused at run time).
 
     Example: bench images build --base-image bench-base:bookworm --wheelhouse /opt/wheels

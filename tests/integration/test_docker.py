@@ -16,7 +16,13 @@ import pytest
 
 from orchestrator.backends.base import JobPaths, Outcome
 from orchestrator.backends.docker import DockerBackend, Limits, container_config
-from orchestrator.backends.docker_images import EngineUnavailable, check_image, connect
+from orchestrator.backends.docker_images import (
+    EngineUnavailable,
+    check_image,
+    connect,
+    frameworks_with_images,
+    image_tag,
+)
 from orchestrator.collect import finalize
 from schemas import JobSpec
 from schemas.report import Placement, RunReport
@@ -102,6 +108,40 @@ status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().
 result["CapEff"], result["NoNewPrivs"] = status["CapEff"].strip(), status["NoNewPrivs"].strip()
 print("PROBE " + json.dumps(result))
 """
+
+
+@pytest.mark.parametrize("framework", frameworks_with_images())
+def test_every_image_runs_its_runner_alone(client, framework):  # type: ignore[no-untyped-def]
+    """Every image built from images/runner.Dockerfile: its labels, user and ENV, and its own
+    entrypoint (`/bin/sh -c 'exec python -m "$BENCH_RUNNER_MODULE" ...'`) reaching the runner, with
+    no network and a read-only root as `docker run` alone would give it."""
+    info, problem = check_image(client, framework, "cpu")
+    if problem:
+        pytest.skip(f"{problem}: run `make images` (docs/docker.md)")
+    assert info is not None
+    module = "runners." + framework.replace("-", "_")
+    attrs = client.api.inspect_image(info.id)["Config"]
+    assert info.labels["bench.framework"] == framework
+    assert info.labels["org.opencontainers.image.title"] == f"bench {framework} runner"
+    assert attrs["User"] == "10001:10001"
+    assert f"BENCH_RUNNER_MODULE={module}" in attrs["Env"]
+    out = client.containers.run(
+        image_tag(framework, "cpu"), ["--help"], network_disabled=True, read_only=True, remove=True
+    ).decode()
+    assert "--spec" in out and "--out" in out, out
+    # The arguments reach the runner (sh's $0 is "--"): argparse's usage error, exit status 2.
+    from docker.errors import ContainerError
+
+    with pytest.raises(ContainerError) as err:
+        client.containers.run(
+            image_tag(framework, "cpu"),
+            ["--spec", "/job/spec.json"],
+            network_disabled=True,
+            read_only=True,
+            remove=True,
+            stderr=True,
+        )
+    assert err.value.exit_status == 2 and b"--out" in (err.value.stderr or b""), err.value
 
 
 def test_job_container_is_sealed(backend, data_dir, tmp_path):

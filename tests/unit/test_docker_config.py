@@ -240,6 +240,33 @@ def test_staged_context_holds_only_what_the_image_needs(tmp_path):
     assert (ctx / "ca/ca-bundle.crt").read_text().startswith("-----BEGIN")
     bare = docker_images.stage_context("pytorch", tmp_path / "bare")
     assert [p.name for p in (bare / "wheelhouse").iterdir()] == ["README"]  # COPY never fails
+    assert (ctx / "Dockerfile").read_bytes() == docker_images.DOCKERFILE.read_bytes()
+    with pytest.raises(FileNotFoundError, match="no image for 'base'"):
+        docker_images.stage_context("base", tmp_path / "none")
+
+
+def test_one_dockerfile_serves_every_registered_runner_with_a_lock():
+    """images/runner.Dockerfile is the only Dockerfile; a framework's image needs its lock only."""
+    import runners
+
+    assert sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "images").rglob("*Dockerfile*")) == [
+        "images/runner.Dockerfile"
+    ]
+    assert docker_images.frameworks_with_images() == tuple(sorted(runners.FRAMEWORKS))
+    assert not docker_images.has_image("fake") and not docker_images.has_image("base")
+    text = docker_images.DOCKERFILE.read_text()
+    # The torch block runs where the lock pins torch: the keras-torch lock as well as pytorch's.
+    assert "grep -q '^torch==' \"$req\"" in text
+    pins_torch = {
+        fw
+        for fw in runners.FRAMEWORKS
+        for variant in ("cpu", "cuda")
+        if any(line.startswith("torch==") for line in envs.lock_file(fw, variant).read_text().splitlines())
+    }
+    assert pins_torch == {"pytorch", "keras-torch"}
+    for arg in ("FRAMEWORK", "RUNNER_MODULE", "VARIANT", "REQUIREMENTS_SHA256", "SOURCE_SHA256"):
+        assert f"ARG {arg}" in text
+    assert 'ENTRYPOINT ["/bin/sh", "-c", "exec python -m \\"$BENCH_RUNNER_MODULE\\" \\"$@\\"", "--"]' in text
 
 
 def test_build_args_carry_the_labels():
@@ -247,6 +274,9 @@ def test_build_args_carry_the_labels():
     assert args["BASE_IMAGE"] == "bench-base:bookworm" and args["OFFLINE"] == "1"
     assert args["SOURCE_SHA256"] == docker_images.source_sha256()
     assert "BASE_IMAGE" not in docker_images.build_args("pytorch", "cpu", None, offline=False)
+    keras = docker_images.build_args("keras-torch", "cuda", None, offline=False)
+    assert keras["FRAMEWORK"] == "keras-torch" and keras["RUNNER_MODULE"] == "runners.keras_torch"
+    assert keras["REQUIREMENTS_SHA256"] == envs.lock_hash("keras-torch", "cuda")
 
 
 @pytest.fixture
