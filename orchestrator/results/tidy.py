@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import first_error
-from schemas.job import TrainingSettings
+from schemas.job import VERSION_PATTERN, TrainingSettings
 from schemas.layers import forward_flops
 from schemas.parse import ParseError, load_json_bytes
 from schemas.suite import Arm, Suite, reaches
@@ -99,6 +100,7 @@ class Job:
     raw_task: str | None = None
     target: float | None = None  # the suite's target for this job's validation metric
     raw_compile: str = "none"
+    raw_version: str | None = None
 
     @property
     def framework(self) -> str | None:
@@ -114,7 +116,10 @@ class Job:
     def arm(self) -> str | None:
         """The arm's label (schemas.suite.Arm): what every table, plot and verdict groups by."""
         framework = self.framework
-        return None if framework is None else Arm(framework, self.compile).label
+        if framework is None:
+            return None
+        version = self.spec.framework_version if self.spec is not None else self.raw_version
+        return Arm(framework, self.compile, version).label
 
     @property
     def task(self) -> str | None:
@@ -165,6 +170,9 @@ def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:
         problems.append(f"run.json is unreadable: {err or 'not a JSON object'}")
         return {}
     return data
+
+
+_PLAIN_VERSION = re.compile(VERSION_PATTERN)
 
 
 def _raw_identity(raw: Any) -> tuple[str | None, str | None, str]:
@@ -223,7 +231,12 @@ def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> 
         spec = JobSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         reason = f"spec failed validation: {first_error(exc)}"
-        return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile)
+        version = raw.get("framework_version") if isinstance(raw, dict) else None
+        # Only a plain release: it ends up in arm labels, file names and table titles.
+        raw_version = version if isinstance(version, str) and _PLAIN_VERSION.match(version) else None
+        return Job(
+            spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile, raw_version=raw_version
+        )
     target = targets.get(_settings_key(spec.workload.task, spec.workload.dataset, spec.workload))
     job = Job(spec_id, spec, None, "crashed", "", target=target)
 
