@@ -79,6 +79,7 @@ COLUMNS: tuple[str, ...] = (
     "placed_gpu",  # the GPU (UUID) the job was placed on
     "arm",  # what the results group by: schemas.suite.Arm's label ('pytorch', 'pytorch+jit')
     "compile",  # the job's compile mode: none | jit
+    "version",  # the framework's main package's version a suite's `versions` asked for; empty: its lock's
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code", "epochs_to_target")
 BOOL_COLUMNS = ("contaminated",)
@@ -118,8 +119,11 @@ class Job:
         framework = self.framework
         if framework is None:
             return None
-        version = self.spec.framework_version if self.spec is not None else self.raw_version
-        return Arm(framework, self.compile, version).label
+        return Arm(framework, self.compile, self.version).label
+
+    @property
+    def version(self) -> str | None:
+        return self.spec.framework_version if self.spec is not None else self.raw_version
 
     @property
     def task(self) -> str | None:
@@ -313,6 +317,7 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "framework": job.framework,
         "arm": job.arm,
         "compile": job.compile,
+        "version": job.version,
         "task": task,
         "dataset": spec.workload.dataset if spec else None,
         "repeat": spec.repeat if spec else None,

@@ -144,3 +144,26 @@ def test_docker_refuses_a_version_matrix_and_auto_picks_venv() -> None:
     with select_backend("auto", ["keras-jax"], said.append, versions=True) as backend:
         assert isinstance(backend, VenvBackend)
     assert VERSIONS_ON_VENV in said[0]
+
+
+def test_results_group_by_version_and_compile_table_pairs_within_a_version(tmp_path: Path) -> None:
+    from orchestrator.results.compile_time import compile_rows
+    from orchestrator.results.tidy import final_frame, load_run, metrics_frame
+    from tests.unit._factories import write_run
+    from tests.unit.test_arm_results import arm_report, arm_spec
+
+    jobs = []
+    for r in range(3):
+        for version in ("2.12.0+cpu", "2.13.0+cpu"):
+            for mode in ("none", "jit"):
+                spec = arm_spec("pytorch", mode, r).model_copy(update={"framework_version": version})
+                jobs.append((spec, arm_report(spec)))
+    metrics = metrics_frame(load_run(write_run(tmp_path / "run", jobs)))
+    assert set(metrics["arm"]) == {"pytorch@2.12.0+cpu", "pytorch+jit@2.12.0+cpu",
+                                   "pytorch@2.13.0+cpu", "pytorch+jit@2.13.0+cpu"}  # fmt: skip
+    assert set(metrics["version"]) == {"2.12.0+cpu", "2.13.0+cpu"}
+    rows = {r.framework: r for r in compile_rows(metrics, final_frame(metrics))}
+    assert set(rows) == {"pytorch@2.12.0+cpu", "pytorch@2.13.0+cpu"}
+    assert (rows["pytorch@2.13.0+cpu"].none_arm, rows["pytorch@2.13.0+cpu"].jit_arm) == (
+        "pytorch@2.13.0+cpu", "pytorch+jit@2.13.0+cpu"
+    )
