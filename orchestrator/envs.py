@@ -114,7 +114,7 @@ def version_input(framework: str, version: str, variant: str = "cpu") -> str:
 def compile_lock(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
     """`uv pip compile` as `make locks` runs it: hashes, resolved for the images' CPython 3.11 on Linux
     x86_64, pip's find-links (LOCK_FIND_LINKS or PIP_FIND_LINKS) searched too, an input's own index
-    kept in its lock, and LOCK_ARGS (e.g. --upgrade) added. An existing `output` keeps its pins unless
+    (any mention of -index-url) kept in its lock, and LOCK_ARGS (e.g. --upgrade) added. An existing `output` keeps its pins unless
     the input needs others. CalledProcessError when it cannot be locked."""
     uv = Path(sys.executable).parent / "uv"
     find_links = os.environ.get("LOCK_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS")
@@ -123,6 +123,7 @@ def compile_lock(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
            "--custom-compile-command", "make locks"]  # fmt: skip
     if find_links:
         cmd += ["--find-links", find_links]
+    # As the Makefile's `grep -- -index-url` did, comments included: the existing locks were made so.
     if "-index-url" in source.read_text():
         cmd.append("--emit-index-url")
     cmd += [*shlex.split(os.environ.get("LOCK_ARGS", "")), *extra, "--output-file", str(output), str(source)]
@@ -260,14 +261,32 @@ def ensure(framework: str, log: Callable[[str], None] = print, variant: str = "c
     return venv_python(framework, variant)
 
 
+def lock_inputs(sources: Sequence[Path], log: Callable[[str], None] = print) -> list[Path]:
+    """`make locks`: each input -> its lock beside it (requirements.in -> requirements.txt) by
+    `compile_lock`; the inputs that could not be locked, each left as it was (the others are written)."""
+    failed = []
+    for source in sources:
+        log(f"locking {source}")
+        try:
+            compile_lock(source, source.with_suffix(".txt"))
+        except (subprocess.CalledProcessError, OSError):
+            failed.append(source)
+    return failed
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m orchestrator.envs",
-        description="Build or verify runner virtualenvs; print their pythons.",
+        description="Build or verify runner virtualenvs; print their pythons. --lock: regenerate locks.",
     )
     parser.add_argument("--variant", choices=VARIANTS, default="cpu")
-    parser.add_argument("frameworks", nargs="+", metavar="FRAMEWORK", help="a framework, or FRAMEWORK@VERSION")
+    parser.add_argument("--lock", nargs="+", type=Path, metavar="INPUT", help="requirements .in files to lock (make locks)")
+    parser.add_argument("frameworks", nargs="*", metavar="FRAMEWORK", help="a framework, or FRAMEWORK@VERSION")
     args = parser.parse_args(argv)
+    if args.lock:
+        failed = lock_inputs(args.lock)
+        if failed:
+            sys.exit(f"make locks: not locked: {' '.join(map(str, failed))}")
     for name in args.frameworks:
         print(ensure(name, variant=args.variant))
 
