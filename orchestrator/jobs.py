@@ -36,7 +36,7 @@ RETRYABLE = frozenset({"crashed"})  # oom and diverged would only repeat; error 
 
 
 def label(spec: JobSpec) -> str:
-    return f"{spec.framework:<10} {spec.workload.task:<14} repeat {spec.repeat}"
+    return f"{spec.runner_env:<10} {spec.workload.task:<14} repeat {spec.repeat}"
 
 
 def line(spec: JobSpec, report: RunReport, log: Path) -> str:

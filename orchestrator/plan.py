@@ -95,9 +95,10 @@ def apply_options(
     if frameworks:
         # A baseline whose framework the option leaves out falls back to the default (the first
         # arm left): narrowing a run to some frameworks is not a mistake in the suite's baseline.
-        kept = {Arm(fw, mode).label for fw in frameworks for mode in suite.compile}
+        kept = {arm.label for arm in suite.arms if arm.framework in frameworks}
         baseline = suite.baseline if suite.baseline in kept else None
-        suite = _option(suite, "--frameworks", frameworks=list(frameworks), baseline=baseline)
+        versions = {fw: listed for fw, listed in suite.versions.items() if fw in frameworks}
+        suite = _option(suite, "--frameworks", frameworks=list(frameworks), baseline=baseline, versions=versions)
     if repeats is not None:
         suite = _option(suite, "--repeats", repeats=repeats)
     if max_repeats is not None:
@@ -282,7 +283,8 @@ def _spec(
     timeouts = _built(Timeouts, source, {"job_seconds": suite.job_timeout_seconds})
     # compile "none" is JobSpec's default, so the specs (and ids) of suites without the axis stay as they were.
     fields = {"framework": arm.framework, "compile": arm.compile, "workload": workload, "seed": suite.seed + repeat,
-              "repeat": repeat, "device": device, "threads": threads, "timeouts": timeouts}  # fmt: skip
+              "repeat": repeat, "device": device, "threads": threads, "timeouts": timeouts,
+              "framework_version": arm.version}  # fmt: skip
     return _built(JobSpec, source, fields)
 
 

@@ -248,7 +248,7 @@ def _run(options: RunOptions, console: Console) -> RunOutcome:
         # in one line before anything is written.
         fws = list(chosen.frameworks)
         with select_backend(
-            options.backend, fws, console.print, variant_for(device), device.kind == "gpu"
+            options.backend, fws, console.print, variant_for(device), device.kind == "gpu", bool(chosen.versions)
         ) as isolates:
             # With Ray the jobs run on the workers, whose drivers this host cannot see.
             local_gpus = device.kind == "gpu" and options.executor == ExecutorChoice.local

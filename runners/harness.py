@@ -23,6 +23,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ from runners.noise import Window
 from schemas.common import event_line, parse_cpulist, write_text_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import describe
-from schemas.job import JobSpec
+from schemas.job import MAIN_PACKAGE, JobSpec
 from schemas.layers import WEIGHTED
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
 
@@ -414,6 +415,33 @@ def load_spec(path: Path) -> JobSpec:
     raise SystemExit(2)
 
 
+def installed_version(framework: str) -> str | None:
+    """The installed version of the framework's main package (schemas.job.MAIN_PACKAGE's first
+    distribution found); None when none is installed or the framework has none (fake)."""
+    for name in MAIN_PACKAGE.get(framework, ()):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def version_mismatch(spec: JobSpec) -> str | None:
+    """Why this environment cannot run the spec's framework_version (a version matrix's job landed
+    in another version's environment), or None. Asked before training: a mislabelled arm would
+    compare a version with itself."""
+    if spec.framework_version is None:
+        return None
+    installed = installed_version(spec.framework)
+    if installed == spec.framework_version:
+        return None
+    package = "/".join(MAIN_PACKAGE.get(spec.framework, ("no package",)))
+    return (
+        f"the spec asks for {spec.framework} with {package} {spec.framework_version}, "
+        f"but this environment has {installed or 'none installed'} ({sys.executable})"
+    )
+
+
 def _pin_to_given_cpus() -> None:
     """BENCH_CPUS (the job's CPUs, from its placement): pinned before the framework is imported, so
     every thread it starts inherits them. Done here rather than in the launcher's preexec_fn, which is
@@ -476,6 +504,10 @@ def main(framework: str, argv: list[str] | None = None) -> int:
             f"error: {args.spec}: framework is {spec.framework!r}, this runner is {framework!r}",
             file=sys.stderr,
         )
+        return 2
+    why = version_mismatch(spec)
+    if why is not None:
+        print(f"error: {args.spec}: {why}", file=sys.stderr)
         return 2
     why = _cannot_write(args.out)
     if why is not None:

@@ -32,6 +32,20 @@ from schemas.layers import MAX_UNITS, Dense, Layer, ShapeError, Strict, input_sh
 SCHEMA_VERSION: Final = 1
 
 Framework = Literal["pytorch", "tensorflow", "keras-jax", "keras-torch", "jax", "fake"]
+
+# Each framework's main package: the distribution(s) a suite's `versions` vary (one is installed;
+# the first found counts) and that a runner checks against JobSpec.framework_version. The fake
+# runner has none, so it has no versions.
+MAIN_PACKAGE: dict[str, tuple[str, ...]] = {
+    "pytorch": ("torch",),
+    "tensorflow": ("tensorflow-cpu", "tensorflow"),
+    "jax": ("jax",),
+    "keras-jax": ("keras",),
+    "keras-torch": ("keras",),
+}
+# A plain release as a version matrix names it ("3.14.0", "2.13.0+cpu"): nothing a path or a shell
+# could read as more than a name.
+VERSION_PATTERN = r"^[0-9]+(\.[0-9]+)*([a-z0-9.+-]*)$"
 __all__ = ["MAX_UNITS", "Dense", "Layer", "Strict"]  # the layer kinds live in schemas/layers.py
 
 
@@ -248,10 +262,20 @@ class JobSpec(Strict):
     # "none": each framework's standard execution (Keras tf.function graph, PyTorch eager);
     # "jit": XLA for Keras, torch.compile for PyTorch.
     compile: Literal["none", "jit"] = "none"
+    # The version of the framework's main package (MAIN_PACKAGE) a version matrix asked for; None:
+    # the framework's own lock. Left out of the JSON when None, so spec ids without it stay as they were.
+    framework_version: str | None = Field(
+        default=None, max_length=64, pattern=VERSION_PATTERN, exclude_if=lambda version: version is None
+    )
     timeouts: Timeouts
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+
+    @property
+    def runner_env(self) -> str:
+        """The runner environment this job needs: 'keras-jax', or 'keras-jax@3.14.0' for a version."""
+        return self.framework if self.framework_version is None else f"{self.framework}@{self.framework_version}"
 
     @property
     def spec_id(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, NamedTuple
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -19,8 +19,10 @@ from schemas.datasets import (
     TrainingTask,
 )
 from schemas.job import (
+    MAIN_PACKAGE,
     MAX_JOB_SECONDS,
     MAX_THREADS,
+    VERSION_PATTERN,
     Framework,
     JobSpec,
     Strict,
@@ -52,16 +54,19 @@ class Arm(NamedTuple):
 
     framework: str
     compile: str = "none"
+    version: str | None = None  # the framework's main package's version (Suite.versions); None: its lock's
 
     @property
     def label(self) -> str:
         """'pytorch' for the standard execution (so suites without the axis keep their names),
-        'pytorch+jit' for the compiled one."""
-        return self.framework if self.compile == "none" else f"{self.framework}+{self.compile}"
+        'pytorch+jit' for the compiled one; a version appends '@VERSION' ('keras-jax@3.14.0',
+        'keras-jax+jit@3.14.0')."""
+        label = self.framework if self.compile == "none" else f"{self.framework}+{self.compile}"
+        return label if self.version is None else f"{label}@{self.version}"
 
     @classmethod
     def of(cls, spec: JobSpec) -> Arm:
-        return cls(spec.framework, spec.compile)
+        return cls(spec.framework, spec.compile, spec.framework_version)
 
 
 class SuiteTask(TrainingSettings):
@@ -142,6 +147,28 @@ def target_fault(metric: str, target: float | None) -> PydanticCustomError | Non
     return None
 
 
+_VERSION = re.compile(VERSION_PATTERN)
+
+
+def versions_fault(versions: dict[str, tuple[str, ...]], frameworks: tuple[str, ...]) -> PydanticCustomError | None:
+    """Why a suite's `versions` cannot be planned, or None: each framework named must be one of the
+    suite's and have a main package, and each list must hold distinct plain releases."""
+    for fw, listed in versions.items():
+        where = f"versions.{fw[:40]}"
+        if fw not in frameworks:
+            return fault(where, f"{fw!r} is not in frameworks ({', '.join(frameworks)})")
+        if fw not in MAIN_PACKAGE:
+            return fault(where, f"{fw!r} has no framework package to vary")
+        if not listed:
+            return fault(where, "is empty; list at least one version, or leave the framework out")
+        for i, version in enumerate(listed):
+            if len(version) > 64 or not _VERSION.match(version):
+                return fault(f"{where}[{i}]", f"{version!r} is not a plain release such as '3.14.0'")
+            if version in listed[:i]:
+                return fault(f"{where}[{i}]", f"{version!r} is listed twice")
+    return None
+
+
 AUTO_FIRST_REPEATS = 5  # the fewest with which the verdict rule can decide anything
 
 
@@ -152,6 +179,11 @@ class Suite(Strict):
     frameworks: tuple[Framework, ...] = Field(min_length=1, strict=False)
     # One arm per framework x compile mode ("jit": XLA for Keras, torch.compile for PyTorch).
     compile: tuple[CompileMode, ...] = Field(default=("none",), min_length=1, strict=False)
+    # A version matrix: framework -> versions of its main package (schemas.job.MAIN_PACKAGE), each
+    # its own runner environment and arm ('keras-jax@3.14.0'); a framework not named: its lock's.
+    versions: dict[str, Annotated[tuple[str, ...], Field(strict=False)]] = Field(
+        default_factory=dict, strict=False, max_length=16, exclude_if=lambda versions: not versions
+    )
     # The arm every other is compared with when there are more than two (an arm label, e.g.
     # "pytorch+jit"); default: the first arm (first framework, first compile mode).
     baseline: str | None = Field(default=None, max_length=100)
@@ -186,8 +218,13 @@ class Suite(Strict):
 
     @property
     def arms(self) -> tuple[Arm, ...]:
-        """Every arm, in plan order: framework-major, then compile mode (A B C per repeat)."""
-        return tuple(Arm(fw, mode) for fw in self.frameworks for mode in self.compile)
+        """Every arm, in plan order: framework-major, then version, then compile mode (A B C per repeat)."""
+        return tuple(
+            Arm(fw, mode, version)
+            for fw in self.frameworks
+            for version in self.versions.get(fw) or (None,)
+            for mode in self.compile
+        )
 
     @property
     def baseline_arm(self) -> str:
@@ -227,6 +264,9 @@ class Suite(Strict):
         for i, mode in enumerate(self.compile):
             if mode in self.compile[:i]:
                 raise fault(f"compile[{i}]", f"{mode!r} is listed twice")
+        problem = versions_fault(self.versions, self.frameworks)
+        if problem is not None:
+            raise problem
         labels = [arm.label for arm in self.arms]
         if self.baseline is not None and self.baseline not in labels:
             raise fault("baseline", f"{self.baseline!r} names no arm; the arms are {', '.join(labels)}")

@@ -20,10 +20,12 @@ def select_backend(
     log: Callable[[str], None],
     variant: str = "cpu",
     gpu: bool = False,
+    versions: bool = False,
 ) -> Backend:
     """venv | current | docker | auto (docker when an engine answers, every framework's image is built and
     current and, for GPU jobs, the engine has NVIDIA's runtime; else venv). An explicit docker
-    that cannot run raises DockerBackendError (one line)."""
+    that cannot run raises DockerBackendError (one line). `versions`: the suite has a version matrix,
+    which only the venv backend builds environments for (auto picks venv; docker refuses)."""
     if choice == "venv":
         log("backend: venv (as asked)")
         return VenvBackend(log=log, variant=variant)
@@ -48,6 +50,10 @@ def select_backend(
         log(f"backend: venv (auto: {reason})")
         return VenvBackend(log=log, variant=variant)
 
+    if versions:
+        from orchestrator.backends.docker import VERSIONS_ON_VENV
+
+        return fallback(VERSIONS_ON_VENV)
     no_image = [fw for fw in frameworks if fw not in frameworks_with_images()]
     if no_image:
         return fallback(f"no docker image exists for the {', '.join(no_image)} runner")

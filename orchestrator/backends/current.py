@@ -43,6 +43,8 @@ class CurrentBackend(VenvBackend):
         super().__init__(log=log, variant=variant)
 
     def python_for(self, framework: str) -> Path:
+        # A version ('keras-jax@3.14.0') is whatever is installed here: the runner refuses a mismatch.
+        framework = framework.partition("@")[0]
         module = _NEEDS.get(framework, framework)
         if importlib.util.find_spec(module) is None:
             raise RuntimeError(f"--backend current: {module} is not installed in {sys.executable}")

@@ -52,6 +52,9 @@ REPORT_NAME = "report.json"
 STOP_AFTER_KILL_SECONDS = 30.0
 
 
+VERSIONS_ON_VENV = "version matrices run on the venv backend for now (--backend venv)"
+
+
 class DockerBackendError(RuntimeError):
     """The docker backend cannot run this suite here (engine, image or GPU runtime); one line."""
 
@@ -265,6 +268,8 @@ class DockerBackend(Closeable):
         return problems
 
     def image_for(self, framework: str) -> ImageInfo:
+        if "@" in framework:  # a version's runner environment (JobSpec.runner_env): no image yet
+            raise DockerBackendError(VERSIONS_ON_VENV)
         if framework not in self._images:
             problems = self.image_problems([framework])
             if problems:

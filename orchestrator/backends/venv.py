@@ -61,6 +61,7 @@ class VenvBackend(Closeable):
         return 0  # runners die with their orchestrator (PR_SET_PDEATHSIG): nothing outlives a run
 
     def python_for(self, framework: str) -> Path:
+        """`framework`: a runner environment's name, 'keras-jax' or a version's 'keras-jax@3.14.0'."""
         if framework == "fake":  # numpy-only test runner: the orchestrator's own interpreter will do
             return Path(sys.executable)
         return envs.ensure(framework, log=self.log, variant=self.variant)
@@ -89,7 +90,7 @@ class VenvBackend(Closeable):
         placement: Placement,
     ) -> Outcome:
         cmd = [
-            str(self.python_for(spec.framework)),
+            str(self.python_for(spec.runner_env)),
             "-m",
             module_for(spec.framework),
             "--spec",
@@ -100,7 +101,7 @@ class VenvBackend(Closeable):
             str(paths.data_dir),
         ]
         env = {**os.environ, "PYTHONPATH": self.pythonpath(), "PYTHONUNBUFFERED": "1"}
-        lock = self.environment_id(spec.framework)
+        lock = self.environment_id(spec.runner_env)
         if lock:  # the runner records it, so a resumed run can tell which stack made a report
             env["BENCH_LOCK_HASH"] = lock
         env["BENCH_ISOLATION"] = self.isolation

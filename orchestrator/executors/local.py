@@ -170,7 +170,7 @@ class _Lanes:
             if self.stop.is_set():
                 return
             paths = self.run.paths(spec)
-            if reusable(read_report(paths.report)[0], self.backend.environment_id(spec.framework)):
+            if reusable(read_report(paths.report)[0], self.backend.environment_id(spec.runner_env)):
                 with self.lock:
                     self.result.kept += 1
                     self.finished.add(spec.spec_id)

@@ -152,7 +152,7 @@ class RayExecutor(Closeable):
             try:
                 for spec in specs:
                     if reusable(
-                        read_report(run.paths(spec).report)[0], backend.environment_id(spec.framework)
+                        read_report(run.paths(spec).report)[0], backend.environment_id(spec.runner_env)
                     ):
                         result.kept += 1
                         progress.advance(overall)
@@ -235,7 +235,9 @@ def _job_task(
     where = f"on {node['hostname']} (ray node {node['node_id']}, GPU ids [{', '.join(gpu_ids)}])"
     with (
         _environ(env),
-        select_backend(backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids)) as backend,
+        select_backend(
+            backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids), spec.framework_version is not None
+        ) as backend,
     ):
         # Ray runs tasks side by side on its nodes: whatever the GPUs, that is throughput mode.
         placement = Placement(backend=backend.name, mode="throughput", gpus=gpu_ids)

@@ -77,7 +77,12 @@ def compile_rows(metrics: pd.DataFrame, final: pd.DataFrame) -> list[CompileRow]
         subset=["epoch", "cumulative_seconds"]
     )
     rows = []
-    for (task, framework), jobs in used.groupby(["task", "framework"], sort=True):
+    # A version matrix's versions are each their own framework here: a framework@version's jit arm
+    # is held to the same version's none arm.
+    keys = ["task", "framework", "version"] if "version" in used else ["task", "framework"]
+    for (task, framework, *version), jobs in used.groupby(keys, sort=True, dropna=False):
+        if version and isinstance(version[0], str) and version[0]:
+            framework = f"{framework}@{version[0]}"
         arms = {mode: jobs[jobs["compile"] == mode] for mode in (NONE, JIT)}
         if any(part.empty for part in arms.values()):
             continue

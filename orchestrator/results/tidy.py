@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from schemas import JobSpec, RunReport
 from schemas.common import write_bytes_atomic
 from schemas.datasets import METRIC_FOR_TASK
 from schemas.errors import first_error
-from schemas.job import TrainingSettings
+from schemas.job import VERSION_PATTERN, TrainingSettings
 from schemas.layers import forward_flops
 from schemas.parse import ParseError, load_json_bytes
 from schemas.suite import Arm, Suite, reaches
@@ -78,6 +79,7 @@ COLUMNS: tuple[str, ...] = (
     "placed_gpu",  # the GPU (UUID) the job was placed on
     "arm",  # what the results group by: schemas.suite.Arm's label ('pytorch', 'pytorch+jit')
     "compile",  # the job's compile mode: none | jit
+    "version",  # the framework's main package's version a suite's `versions` asked for; empty: its lock's
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code", "epochs_to_target")
 BOOL_COLUMNS = ("contaminated",)
@@ -99,6 +101,7 @@ class Job:
     raw_task: str | None = None
     target: float | None = None  # the suite's target for this job's validation metric
     raw_compile: str = "none"
+    raw_version: str | None = None
 
     @property
     def framework(self) -> str | None:
@@ -114,7 +117,13 @@ class Job:
     def arm(self) -> str | None:
         """The arm's label (schemas.suite.Arm): what every table, plot and verdict groups by."""
         framework = self.framework
-        return None if framework is None else Arm(framework, self.compile).label
+        if framework is None:
+            return None
+        return Arm(framework, self.compile, self.version).label
+
+    @property
+    def version(self) -> str | None:
+        return self.spec.framework_version if self.spec is not None else self.raw_version
 
     @property
     def task(self) -> str | None:
@@ -165,6 +174,9 @@ def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:
         problems.append(f"run.json is unreadable: {err or 'not a JSON object'}")
         return {}
     return data
+
+
+_PLAIN_VERSION = re.compile(VERSION_PATTERN)
 
 
 def _raw_identity(raw: Any) -> tuple[str | None, str | None, str]:
@@ -223,7 +235,12 @@ def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> 
         spec = JobSpec.model_validate_json(spec_path.read_text(encoding="utf-8"))
     except ValidationError as exc:
         reason = f"spec failed validation: {first_error(exc)}"
-        return Job(spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile)
+        version = raw.get("framework_version") if isinstance(raw, dict) else None
+        # Only a plain release: it ends up in arm labels, file names and table titles.
+        raw_version = version if isinstance(version, str) and _PLAIN_VERSION.match(version) else None
+        return Job(
+            spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile, raw_version=raw_version
+        )
     target = targets.get(_settings_key(spec.workload.task, spec.workload.dataset, spec.workload))
     job = Job(spec_id, spec, None, "crashed", "", target=target)
 
@@ -300,6 +317,7 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "framework": job.framework,
         "arm": job.arm,
         "compile": job.compile,
+        "version": job.version,
         "task": task,
         "dataset": spec.workload.dataset if spec else None,
         "repeat": spec.repeat if spec else None,

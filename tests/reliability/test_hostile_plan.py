@@ -70,6 +70,22 @@ HOSTILE_SUITES = {
         _edit("repeats = 2", 'repeats = 2\ncompile = ["none", "jit"]\nbaseline = "<b>pytorch+jit</b>"'),
         "baseline: '<b>pytorch+jit</b>' names no arm; the arms are fake, fake+jit",
     ),
+    "versions-of-a-framework-not-run": (
+        _edit("repeats = 2", 'repeats = 2\nversions = { jax = ["0.10.2"] }'),
+        "versions.jax: 'jax' is not in frameworks (fake)",
+    ),
+    "versions-not-a-release": (
+        _edit('frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "../../x"] }'),
+        "versions.jax[1]: '../../x' is not a plain release",
+    ),
+    "versions-listed-twice": (
+        _edit('frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "0.10.2"] }'),
+        "versions.jax[1]: '0.10.2' is listed twice",
+    ),
+    "versions-empty": (
+        _edit('frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = [] }'),
+        "versions.jax: is empty",
+    ),
     "nested-5000-deep-array": ("x = " + "[" * 5000 + "]" * 5000, "nested deeper than 64 levels"),
     "nested-5000-deep-inline-table": (
         "x = " + "{a=" * 5000 + "1" + "}" * 5000,
