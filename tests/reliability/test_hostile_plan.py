@@ -128,7 +128,7 @@ def test_a_hostile_suite_is_refused_before_anything_is_written(tmp_path, case):
         ("--epochs-override", str(10**30), "tasks[0].epochs: Input should be less than or equal to 10000"),
         ("--epochs-override", "20000", "tasks[0].epochs"),
         ("--repeats", "5000", "repeats: must be 'auto' or a whole number from 1 to 1000"),
-        ("--frameworks", "jax", "frameworks[0]"),
+        ("--frameworks", "mxnet", "frameworks[0]"),
         ("--frameworks", "fake,fake", "frameworks[1]: 'fake' is listed twice"),
     ],
 )
