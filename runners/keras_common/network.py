@@ -99,3 +99,35 @@ def keras_notes(workload: Workload) -> tuple[str, ...]:
 def batch_sizes(n: int, batch_size: int) -> list[int]:
     """An epoch's batches: full ones, then the smaller rest (what `fit` gives its steps)."""
     return [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+
+
+def trainable_count(model: Any) -> int:
+    """Trainable weights only, as PyTorch's parameters(): batch_norm's moving statistics are weights
+    to Keras (count_params) and buffers to PyTorch."""
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+def in_chunks(x: Any, rows: int, run: Any) -> list[Any]:
+    """`run` over slices of `rows` rows of a device-resident tensor (any backend's)."""
+    n = int(x.shape[0])
+    return [run(x[i : i + rows]) for i in range(0, n, rows)]
+
+
+def predictions(model: Any, x: Any, rows: int) -> np.ndarray:
+    """Raw outputs for a whole split: Keras's own inference step (compiled as the model is) on slices of
+    the device-resident copy, never converted from the host again (numpy chunks took 161 ms for
+    Fashion-MNIST's train + val on a 2-vCPU VM, resident slices 98 ms, TensorFlow backend)."""
+    return np.concatenate(in_chunks(x, rows, model.predict_on_batch)).astype(np.float32, copy=False)
+
+
+def encoder(model: Any, workload: Workload) -> Any:
+    """An autoencoder's layers up to its code, run in inference mode (batch_norm's moving statistics,
+    no dropout): chunk -> codes, as a tensor of the backend."""
+    layers = model.layers[: (workload.code_layer or 0) + 1]
+
+    def encode(chunk: Any) -> Any:
+        for layer in layers:
+            chunk = layer(chunk, training=False)
+        return chunk
+
+    return encode

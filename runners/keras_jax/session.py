@@ -42,10 +42,14 @@ from runners.keras_common.network import (  # noqa: E402
     batch_sizes,
     build_model,
     describe_loss,
+    encoder,
+    in_chunks,
     keras_notes,
     make_loss,
     make_optimizer,
     optimizer_applied,
+    predictions,
+    trainable_count,
 )
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import JobSpec  # noqa: E402
@@ -108,26 +112,15 @@ class KerasJaxSession:
         self.threads = _pool_threads() if self.device.platform == "cpu" else None
 
     def param_count(self) -> int:
-        return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
+        return trainable_count(self.model)
 
     def outputs(self, split: Split) -> np.ndarray:
-        # Keras's own inference step (jitted, as fit's predict) on slices of the device-resident copy.
-        x = self.x if split == "train" else self.x_val
-        n = int(x.shape[0])
-        chunks = [self.model.predict_on_batch(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)]
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
 
     def codes(self, split: Split) -> np.ndarray:
-        x = self.x if split == "train" else self.x_val
-        encoder = self.model.layers[: (self.spec.workload.code_layer or 0) + 1]
-
-        def encode(chunk: Any) -> np.ndarray:
-            for layer in encoder:
-                chunk = layer(chunk, training=False)
-            return np.asarray(chunk)
-
-        n = int(x.shape[0])
-        return np.concatenate([encode(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)])
+        encode = encoder(self.model, self.spec.workload)
+        chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
+        return np.concatenate([np.asarray(c) for c in chunks])
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size

@@ -36,10 +36,14 @@ from runners.keras_common.network import (  # noqa: E402
     batch_sizes,
     build_model,
     describe_loss,
+    encoder,
+    in_chunks,
     keras_notes,
     make_loss,
     make_optimizer,
     optimizer_applied,
+    predictions,
+    trainable_count,
 )
 from runners.pytorch.session import _set_tf32, tf32_applied  # noqa: E402  (the same torch, the same switches)
 from schemas.common import FIRST_STEPS  # noqa: E402
@@ -84,26 +88,17 @@ class KerasTorchSession:
             torch.cuda.synchronize(self.device)
 
     def param_count(self) -> int:
-        return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
+        return trainable_count(self.model)
 
     def outputs(self, split: Split) -> np.ndarray:
-        # Keras's own inference step (no_grad, compiled as the model is) on slices of the resident copy.
-        x = self.x if split == "train" else self.x_val
         with keras.device(self.device):
-            chunks = [self.model.predict_on_batch(chunk) for chunk in x.split(EVAL_ROWS)]
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+            return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
 
     def codes(self, split: Split) -> np.ndarray:
-        x = self.x if split == "train" else self.x_val
-        encoder = self.model.layers[: (self.spec.workload.code_layer or 0) + 1]
-
-        def encode(chunk: torch.Tensor) -> torch.Tensor:
-            for layer in encoder:
-                chunk = layer(chunk, training=False)
-            return chunk
-
+        encode = encoder(self.model, self.spec.workload)
         with keras.device(self.device), torch.no_grad():
-            return torch.cat([encode(chunk) for chunk in x.split(EVAL_ROWS)]).cpu().numpy()
+            chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
+            return torch.cat(chunks).cpu().numpy()
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size

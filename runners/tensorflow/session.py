@@ -29,7 +29,14 @@ import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
 from runners.fairness import Split, layer_notes  # noqa: E402
-from runners.keras_common.network import as_input, build_model  # noqa: E402
+from runners.keras_common.network import (  # noqa: E402
+    as_input,
+    build_model,
+    encoder,
+    in_chunks,
+    predictions,
+    trainable_count,
+)
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
 
@@ -97,30 +104,15 @@ class KerasSession:
         self.first_steps_loss: tuple[int, float] | None = None
 
     def param_count(self) -> int:
-        # Trainable weights only, as PyTorch's parameters(): batch_norm's moving statistics are
-        # weights to Keras (count_params) and buffers to PyTorch.
-        return int(sum(np.prod(v.shape) for v in self.model.trainable_weights))
+        return trainable_count(self.model)
 
     def outputs(self, split: Split) -> np.ndarray:
-        # Keras's own inference step (compiled as the model was: jit_compile per spec) on slices of
-        # the device-resident copy: no host array is converted again (numpy chunks took 161 ms for
-        # Fashion-MNIST's train + val on a 2-vCPU VM, resident slices 98 ms).
-        x = self.x if split == "train" else self.x_val
-        n = int(x.shape[0])
-        chunks = [self.model.predict_on_batch(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)]
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
 
     def codes(self, split: Split) -> np.ndarray:
-        x = self.x if split == "train" else self.x_val
-        encoder = self.model.layers[: (self.spec.workload.code_layer or 0) + 1]
-
-        def encode(chunk: tf.Tensor) -> np.ndarray:
-            for layer in encoder:
-                chunk = layer(chunk, training=False)
-            return np.asarray(chunk)
-
-        n = int(x.shape[0])
-        return np.concatenate([encode(x[i : i + EVAL_ROWS]) for i in range(0, n, EVAL_ROWS)])
+        encode = encoder(self.model, self.spec.workload)
+        chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
+        return np.concatenate([np.asarray(c) for c in chunks])
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size
