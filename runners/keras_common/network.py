@@ -131,3 +131,29 @@ def encoder(model: Any, workload: Workload) -> Any:
         return chunk
 
     return encode
+
+
+class KerasEvaluation:
+    """Session methods every Keras runner shares (the harness's Session protocol): a session sets
+    `model`, `x`, `x_val` (device-resident inputs), `spec` and EVAL_ROWS."""
+
+    # Rows per forward pass when evaluating a whole split (outside the clock). Measured on a 2-vCPU VM,
+    # TensorFlow backend, Fashion-MNIST train + val (70,000 rows, 784-128-128-10): 2048: 127 ms, 4096:
+    # 116, 8192: 103, 16384: 98, all rows: 93 (best of 6); 16384 keeps a wide network's activations to
+    # a few hundred MB.
+    EVAL_ROWS = 16384
+    model: Any
+    x: Any
+    x_val: Any
+    spec: Any
+
+    def param_count(self) -> int:
+        return trainable_count(self.model)
+
+    def outputs(self, split: str) -> np.ndarray:
+        return predictions(self.model, self.x if split == "train" else self.x_val, self.EVAL_ROWS)
+
+    def codes(self, split: str) -> np.ndarray:
+        encode = encoder(self.model, self.spec.workload)
+        chunks = in_chunks(self.x if split == "train" else self.x_val, self.EVAL_ROWS, encode)
+        return np.concatenate([np.asarray(c) for c in chunks])

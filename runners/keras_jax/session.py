@@ -36,25 +36,20 @@ import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import Split  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
+    KerasEvaluation,
     as_input,
     batch_sizes,
     build_model,
     describe_loss,
-    encoder,
-    in_chunks,
     keras_notes,
     make_loss,
     make_optimizer,
     optimizer_applied,
-    predictions,
-    trainable_count,
 )
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import JobSpec  # noqa: E402
 
-EVAL_ROWS = 16384  # rows per inference pass outside the clock, as the tensorflow runner
 POOL_THREAD = "tf_XLAEigen"  # the name XLA:CPU gives its intra-op pool's threads
 
 
@@ -89,7 +84,7 @@ def _pool_threads() -> int:
     return names.count(POOL_THREAD)
 
 
-class KerasJaxSession:
+class KerasJaxSession(KerasEvaluation):
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.device = _configure(spec)
@@ -110,17 +105,6 @@ class KerasJaxSession:
         self.step = jax.jit(self.model.train_step, donate_argnums=0)
         self.first_steps_loss: tuple[int, float] | None = None
         self.threads = _pool_threads() if self.device.platform == "cpu" else None
-
-    def param_count(self) -> int:
-        return trainable_count(self.model)
-
-    def outputs(self, split: Split) -> np.ndarray:
-        return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
-
-    def codes(self, split: Split) -> np.ndarray:
-        encode = encoder(self.model, self.spec.workload)
-        chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
-        return np.concatenate([np.asarray(c) for c in chunks])
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size

@@ -32,6 +32,7 @@ import torch  # noqa: E402
 from runners.datasets import Arrays  # noqa: E402
 from runners.fairness import Split  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
+    KerasEvaluation,
     as_input,
     batch_sizes,
     build_model,
@@ -43,13 +44,10 @@ from runners.keras_common.network import (  # noqa: E402
     make_optimizer,
     optimizer_applied,
     predictions,
-    trainable_count,
 )
 from runners.pytorch.session import _set_tf32, tf32_applied  # noqa: E402  (the same torch, the same switches)
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import JobSpec  # noqa: E402
-
-EVAL_ROWS = 4096  # rows per inference pass outside the clock, as the PyTorch runner
 
 
 def _configure(spec: JobSpec) -> str:
@@ -63,7 +61,9 @@ def _configure(spec: JobSpec) -> str:
     return "cpu"
 
 
-class KerasTorchSession:
+class KerasTorchSession(KerasEvaluation):
+    EVAL_ROWS = 4096  # rows per inference pass outside the clock, as the PyTorch runner
+
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         self.spec = spec
         self.device = _configure(spec)
@@ -87,17 +87,14 @@ class KerasTorchSession:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize(self.device)
 
-    def param_count(self) -> int:
-        return trainable_count(self.model)
-
     def outputs(self, split: Split) -> np.ndarray:
         with keras.device(self.device):
-            return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
+            return predictions(self.model, self.x if split == "train" else self.x_val, self.EVAL_ROWS)
 
     def codes(self, split: Split) -> np.ndarray:
         encode = encoder(self.model, self.spec.workload)
         with keras.device(self.device), torch.no_grad():
-            chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
+            chunks = in_chunks(self.x if split == "train" else self.x_val, self.EVAL_ROWS, encode)
             return torch.cat(chunks).cpu().numpy()
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:

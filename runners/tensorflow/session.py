@@ -28,22 +28,14 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import Split, layer_notes  # noqa: E402
+from runners.fairness import layer_notes  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
+    KerasEvaluation,
     as_input,
     build_model,
-    encoder,
-    in_chunks,
-    predictions,
-    trainable_count,
 )
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
-
-# Rows per forward pass when evaluating a whole split (outside the clock). Measured on a 2-vCPU VM,
-# Fashion-MNIST train + val (70,000 rows, 784-128-128-10): 2048: 127 ms, 4096: 116, 8192: 103,
-# 16384: 98, all rows: 93 (best of 6); 16384 keeps a wide network's activations to a few hundred MB.
-EVAL_ROWS = 16384
 
 
 def _configure(spec: JobSpec) -> None:
@@ -61,7 +53,7 @@ def _configure(spec: JobSpec) -> None:
             tf.config.experimental.set_memory_growth(gpu, True)
 
 
-class KerasSession:
+class KerasSession(KerasEvaluation):
     def __init__(self, spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]):
         _configure(spec)
         self.spec = spec
@@ -102,17 +94,6 @@ class KerasSession:
         # At most two traces: the full batch and the last, smaller one.
         self.step = tf.function(step, jit_compile=jit, reduce_retracing=True)
         self.first_steps_loss: tuple[int, float] | None = None
-
-    def param_count(self) -> int:
-        return trainable_count(self.model)
-
-    def outputs(self, split: Split) -> np.ndarray:
-        return predictions(self.model, self.x if split == "train" else self.x_val, EVAL_ROWS)
-
-    def codes(self, split: Split) -> np.ndarray:
-        encode = encoder(self.model, self.spec.workload)
-        chunks = in_chunks(self.x if split == "train" else self.x_val, EVAL_ROWS, encode)
-        return np.concatenate([np.asarray(c) for c in chunks])
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
         n, bs = len(perm), self.spec.workload.batch_size
