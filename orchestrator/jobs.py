@@ -31,12 +31,14 @@ from orchestrator.noise import judge_noise
 from orchestrator.rundir import RunDir
 from schemas.job import JobSpec
 from schemas.report import Placement, RunReport
+from schemas.suite import Arm
 
 RETRYABLE = frozenset({"crashed"})  # oom and diverged would only repeat; error is deterministic
 
 
 def label(spec: JobSpec) -> str:
-    return f"{spec.runner_env:<10} {spec.workload.task:<14} repeat {spec.repeat}"
+    """What a progress line calls a job: its arm (`pytorch+jit`, `keras-jax@3.14.0`), task, repeat."""
+    return f"{Arm.of(spec).label:<10} {spec.workload.task:<14} repeat {spec.repeat}"
 
 
 def line(spec: JobSpec, report: RunReport, log: Path) -> str:
