@@ -45,7 +45,7 @@ from runners.keras_common.network import (  # noqa: E402
     optimizer_applied,
     predictions,
 )
-from runners.pytorch.session import _set_tf32, tf32_applied  # noqa: E402  (the same torch, the same switches)
+from runners.pytorch.session import _set_tf32, is_oom, memory_peak, tf32_applied  # noqa: E402  (the same torch, the same switches)
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import JobSpec  # noqa: E402
 
@@ -124,13 +124,10 @@ class KerasTorchSession(KerasEvaluation):
         return seconds, running
 
     def memory_peak(self) -> tuple[int, str] | None:
-        if not self.device.startswith("cuda"):
-            return None
-        return int(torch.cuda.max_memory_allocated(self.device)), "torch.cuda.max_memory_allocated"
+        return memory_peak(self.device)
 
     def is_oom(self, exc: BaseException) -> bool:
-        text = str(exc).lower()
-        return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "allocate memory" in text
+        return is_oom(exc)
 
     def fingerprint(self) -> dict[str, Any]:
         w = self.spec.workload

@@ -46,6 +46,19 @@ def _set_tf32(allowed: bool) -> None:
         torch.backends.cudnn.allow_tf32 = allowed
 
 
+def memory_peak(device: torch.device | str) -> tuple[int, str] | None:
+    """The CUDA caching allocator's peak for a GPU job (shared with the keras-torch runner)."""
+    if torch.device(device).type != "cuda":
+        return None
+    return int(torch.cuda.max_memory_allocated(device)), "torch.cuda.max_memory_allocated"
+
+
+def is_oom(exc: BaseException) -> bool:
+    # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError "can't allocate memory".
+    text = str(exc).lower()
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "allocate memory" in text
+
+
 def tf32_applied() -> str:
     """The matmul and convolution modes as PyTorch reports them after `_set_tf32`."""
     if hasattr(torch.backends.cuda.matmul, "fp32_precision"):
@@ -167,14 +180,10 @@ class TorchSession:
         return seconds, running
 
     def memory_peak(self) -> tuple[int, str] | None:
-        if self.device.type != "cuda":
-            return None
-        return int(torch.cuda.max_memory_allocated(self.device)), "torch.cuda.max_memory_allocated"
+        return memory_peak(self.device)
 
     def is_oom(self, exc: BaseException) -> bool:
-        # CUDA raises OutOfMemoryError; the CPU allocator a RuntimeError "can't allocate memory".
-        text = str(exc).lower()
-        return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text or "allocate memory" in text
+        return is_oom(exc)
 
     def fingerprint(self) -> dict[str, Any]:
         gpu = None
