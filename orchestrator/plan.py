@@ -284,7 +284,7 @@ def _spec(
     # compile "none" is JobSpec's default, so the specs (and ids) of suites without the axis stay as they were.
     fields = {"framework": arm.framework, "compile": arm.compile, "workload": workload, "seed": suite.seed + repeat,
               "repeat": repeat, "device": device, "threads": threads, "timeouts": timeouts,
-              "framework_version": arm.version}  # fmt: skip
+              "framework_version": arm.version, "tier": arm.tier}  # fmt: skip
     return _built(JobSpec, source, fields)
 
 

@@ -229,6 +229,8 @@ class Training:
             "input_path": fp.get("input_path"),
             "host_syncs": fp.get("host_syncs"),
             "execution": fp["execution"],
+            "tier": spec.tier,
+            "tuning": fp.get("tuning", ()),
             "notes": fp.get("notes", ()),
             "init_source": init_source,
             "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,

@@ -28,6 +28,7 @@ from schemas.datasets import (
     user_dataset_name,
 )
 from schemas.layers import MAX_UNITS, Dense, Layer, ShapeError, Strict, input_shape, shapes
+from schemas.tiers import Tier
 
 SCHEMA_VERSION: Final = 1
 
@@ -267,6 +268,9 @@ class JobSpec(Strict):
     framework_version: str | None = Field(
         default=None, max_length=64, pattern=VERSION_PATTERN, exclude_if=lambda version: version is None
     )
+    # How hard the framework is pushed within the same maths (schemas/tiers.py). Left out of the
+    # JSON when "matched", so the spec ids of every suite without the axis stay as they were.
+    tier: Tier = Field(default="matched", exclude_if=lambda tier: tier == "matched")
     timeouts: Timeouts
 
     def canonical_json(self) -> str:
@@ -275,7 +279,9 @@ class JobSpec(Strict):
     @property
     def runner_env(self) -> str:
         """The runner environment this job needs: 'keras-jax', or 'keras-jax@3.14.0' for a version."""
-        return self.framework if self.framework_version is None else f"{self.framework}@{self.framework_version}"
+        return (
+            self.framework if self.framework_version is None else f"{self.framework}@{self.framework_version}"
+        )
 
     @property
     def spec_id(self) -> str:

@@ -153,6 +153,10 @@ class Fairness(Strict):
     tf32_applied: str | None = None  # read back from the framework after setting it (e.g. "ieee")
     input_path: str | None = None  # where the timed steps' batches come from (fairness: same work)
     host_syncs: dict[str, int] | None = None  # {"per_step": 0, "per_epoch": 1}: waits for the device
+    # The job's tuning tier (schemas/tiers.py) and what that tier added to it, read back by the
+    # runner: empty for "matched"; for "tuned", each setting of schemas.tiers.TUNED that applied.
+    tier: str = "matched"
+    tuning: tuple[str, ...] = Field(default=(), strict=False)
 
 
 class Noise(Strict):

@@ -30,6 +30,7 @@ from schemas.job import (
     fault,
     network_fault,
 )
+from schemas.tiers import Tier, tier_suffix
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -55,18 +56,20 @@ class Arm(NamedTuple):
     framework: str
     compile: str = "none"
     version: str | None = None  # the framework's main package's version (Suite.versions); None: its lock's
+    tier: str = "matched"  # schemas/tiers.py
 
     @property
     def label(self) -> str:
         """'pytorch' for the standard execution (so suites without the axis keep their names),
         'pytorch+jit' for the compiled one; a version appends '@VERSION' ('keras-jax@3.14.0',
-        'keras-jax+jit@3.14.0')."""
+        'keras-jax+jit@3.14.0'), the tuned tier ':tuned' ('pytorch+jit:tuned')."""
         label = self.framework if self.compile == "none" else f"{self.framework}+{self.compile}"
-        return label if self.version is None else f"{label}@{self.version}"
+        label = label if self.version is None else f"{label}@{self.version}"
+        return label + tier_suffix(self.tier)
 
     @classmethod
     def of(cls, spec: JobSpec) -> Arm:
-        return cls(spec.framework, spec.compile, spec.framework_version)
+        return cls(spec.framework, spec.compile, spec.framework_version, spec.tier)
 
 
 class SuiteTask(TrainingSettings):
@@ -116,7 +119,8 @@ class SuiteTask(TrainingSettings):
         for i, dataset in enumerate(self.datasets):
             if CATALOG[dataset].task != needs:
                 raise fault(
-                    f"datasets[{i}]", f"{dataset!r} is a {CATALOG[dataset].task} dataset; {self.task} needs {needs}"
+                    f"datasets[{i}]",
+                    f"{dataset!r} is a {CATALOG[dataset].task} dataset; {self.task} needs {needs}",
                 )
             problem = network_fault(self, self.task, dataset, CATALOG[dataset])
             if problem is not None:
@@ -150,7 +154,9 @@ def target_fault(metric: str, target: float | None) -> PydanticCustomError | Non
 _VERSION = re.compile(VERSION_PATTERN)
 
 
-def versions_fault(versions: dict[str, tuple[str, ...]], frameworks: tuple[str, ...]) -> PydanticCustomError | None:
+def versions_fault(
+    versions: dict[str, tuple[str, ...]], frameworks: tuple[str, ...]
+) -> PydanticCustomError | None:
     """Why a suite's `versions` cannot be planned, or None: each framework named must be one of the
     suite's and have a main package, and each list must hold distinct plain releases."""
     for fw, listed in versions.items():
@@ -179,6 +185,9 @@ class Suite(Strict):
     frameworks: tuple[Framework, ...] = Field(min_length=1, strict=False)
     # One arm per framework x compile mode ("jit": XLA for Keras, torch.compile for PyTorch).
     compile: tuple[CompileMode, ...] = Field(default=("none",), min_length=1, strict=False)
+    # One arm per tier too (schemas/tiers.py): "matched" (the default) and/or "tuned". A single
+    # string is one tier.
+    tier: tuple[Tier, ...] = Field(default=("matched",), min_length=1, strict=False)
     # A version matrix: framework -> versions of its main package (schemas.job.MAIN_PACKAGE), each
     # its own runner environment and arm ('keras-jax@3.14.0'); a framework not named: its lock's.
     versions: dict[str, Annotated[tuple[str, ...], Field(strict=False)]] = Field(
@@ -209,6 +218,11 @@ class Suite(Strict):
     def _safe_name(cls, v: str) -> str:
         return SuiteTask._safe_name(v)
 
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _one_tier(cls, v: object) -> object:
+        return (v,) if isinstance(v, str) else v  # `tier = "tuned"` as the issue's users write it
+
     @field_validator("repeats", mode="plain")
     @classmethod
     def _repeats(cls, v: object) -> int | str:
@@ -218,12 +232,13 @@ class Suite(Strict):
 
     @property
     def arms(self) -> tuple[Arm, ...]:
-        """Every arm, in plan order: framework-major, then version, then compile mode (A B C per repeat)."""
+        """Every arm, in plan order: framework-major, then version, compile mode, tier (A B C per repeat)."""
         return tuple(
-            Arm(fw, mode, version)
+            Arm(fw, mode, version, tier)
             for fw in self.frameworks
             for version in self.versions.get(fw) or (None,)
             for mode in self.compile
+            for tier in self.tier
         )
 
     @property
@@ -261,9 +276,11 @@ class Suite(Strict):
         for i, framework in enumerate(self.frameworks):
             if framework in self.frameworks[:i]:
                 raise fault(f"frameworks[{i}]", f"{framework!r} is listed twice")
-        for i, mode in enumerate(self.compile):
-            if mode in self.compile[:i]:
-                raise fault(f"compile[{i}]", f"{mode!r} is listed twice")
+        for axis in ("compile", "tier"):
+            listed = getattr(self, axis)
+            for i, mode in enumerate(listed):
+                if mode in listed[:i]:
+                    raise fault(f"{axis}[{i}]", f"{mode!r} is listed twice")
         problem = versions_fault(self.versions, self.frameworks)
         if problem is not None:
             raise problem

@@ -102,6 +102,7 @@ class Job:
     target: float | None = None  # the suite's target for this job's validation metric
     raw_compile: str = "none"
     raw_version: str | None = None
+    raw_tier: str = "matched"
 
     @property
     def framework(self) -> str | None:
@@ -119,7 +120,11 @@ class Job:
         framework = self.framework
         if framework is None:
             return None
-        return Arm(framework, self.compile, self.version).label
+        return Arm(framework, self.compile, self.version, self.tier).label
+
+    @property
+    def tier(self) -> str:
+        return self.spec.tier if self.spec is not None else self.raw_tier
 
     @property
     def version(self) -> str | None:
@@ -179,9 +184,9 @@ def _load_meta(run: RunDir, problems: list[str]) -> dict[str, Any]:
 _PLAIN_VERSION = re.compile(VERSION_PATTERN)
 
 
-def _raw_identity(raw: Any) -> tuple[str | None, str | None, str]:
+def _raw_identity(raw: Any) -> tuple[str | None, str | None, str, str]:
     if not isinstance(raw, dict):
-        return None, None, "none"
+        return None, None, "none", "matched"
     framework = raw.get("framework")
     workload = raw.get("workload")
     task = workload.get("task") if isinstance(workload, dict) else None
@@ -190,6 +195,7 @@ def _raw_identity(raw: Any) -> tuple[str | None, str | None, str]:
         # Only a known task name: it ends up in file names and table titles.
         task if isinstance(task, str) and task in METRIC_FOR_TASK else None,
         "jit" if raw.get("compile") == "jit" else "none",
+        "tuned" if raw.get("tier") == "tuned" else "matched",
     )
 
 
@@ -228,7 +234,7 @@ def _suite_targets(suite: Suite | None) -> dict[str, float]:
 def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> Job:
     spec_id = spec_path.stem
     raw, err = _read_json(spec_path)
-    raw_fw, raw_task, raw_compile = _raw_identity(raw)
+    raw_fw, raw_task, raw_compile, raw_tier = _raw_identity(raw)
     if err is not None:
         return Job(spec_id, None, None, "crashed", f"spec unreadable: {err}", raw_fw, raw_task)
     try:
@@ -239,7 +245,16 @@ def _load_job(spec_path: Path, report_path: Path, targets: dict[str, float]) -> 
         # Only a plain release: it ends up in arm labels, file names and table titles.
         raw_version = version if isinstance(version, str) and _PLAIN_VERSION.match(version) else None
         return Job(
-            spec_id, None, None, "crashed", reason, raw_fw, raw_task, raw_compile=raw_compile, raw_version=raw_version
+            spec_id,
+            None,
+            None,
+            "crashed",
+            reason,
+            raw_fw,
+            raw_task,
+            raw_compile=raw_compile,
+            raw_version=raw_version,
+            raw_tier=raw_tier,
         )
     target = targets.get(_settings_key(spec.workload.task, spec.workload.dataset, spec.workload))
     job = Job(spec_id, spec, None, "crashed", "", target=target)
@@ -317,6 +332,7 @@ def _job_fields(job: Job) -> dict[str, Any]:
         "framework": job.framework,
         "arm": job.arm,
         "compile": job.compile,
+        "tier": job.tier,
         "version": job.version,
         "task": task,
         "dataset": spec.workload.dataset if spec else None,

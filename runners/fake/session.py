@@ -12,6 +12,7 @@ import numpy as np
 from runners.datasets import Arrays
 from runners.fairness import Split
 from schemas.job import JobSpec
+from schemas.tiers import TUNED
 
 FAULT = os.environ.get("BENCH_FAKE_FAULT", "")
 FAULT_REPEAT = os.environ.get("BENCH_FAKE_FAULT_REPEAT")  # only this repeat misbehaves, if set
@@ -25,6 +26,8 @@ FAKE_GPU = os.environ.get("BENCH_FAKE_GPU") == "1"
 # (no tie at a whole epoch, so timer noise cannot move it): the results' compile table is testable.
 JIT_COMPILE_EPOCHS = 3.0
 JIT_STEADY_FACTOR = 0.6
+# tier = "tuned" (schemas/tiers.py) takes this share of the matched tier's time in every epoch.
+TUNED_FACTOR = 0.9
 
 
 class FakeSession:
@@ -68,9 +71,10 @@ class FakeSession:
         return time.perf_counter() - start, loss
 
     def epoch_seconds(self) -> float:
+        tier = TUNED_FACTOR if self.spec.tier == "tuned" else 1.0
         if self.spec.compile != "jit":
-            return EPOCH_SECONDS
-        return EPOCH_SECONDS * (1.0 + JIT_COMPILE_EPOCHS if self.epoch == 1 else JIT_STEADY_FACTOR)
+            return EPOCH_SECONDS * tier
+        return EPOCH_SECONDS * tier * (1.0 + JIT_COMPILE_EPOCHS if self.epoch == 1 else JIT_STEADY_FACTOR)
 
     def is_oom(self, exc: BaseException) -> bool:
         return False
@@ -87,6 +91,7 @@ class FakeSession:
             else "numpy",
             "input_path": "numpy arrays in host memory; no training steps (a sleep stands in for them)",
             "host_syncs": {"per_step": 0, "per_epoch": 0},
+            "tuning": TUNED["fake"] if self.spec.tier == "tuned" else (),
             "gpu": self.gpu,
         }
 
