@@ -29,6 +29,8 @@ def run(
     *,
     frameworks: Sequence[str] | str | None = None,
     tasks: Sequence[str] | str | None = None,
+    compile: Sequence[str] | str | None = None,
+    tier: Sequence[str] | str | None = None,
     repeats: int | str | None = None,
     max_repeats: int | None = None,
     epochs_override: int | None = None,
@@ -66,6 +68,8 @@ def run(
     given = {
         "frameworks": _names(frameworks),
         "tasks": _names(tasks),
+        "compile": _names(compile),
+        "tier": _names(tier),
         "repeats": repeats,
         "max_repeats": max_repeats,
         "epochs_override": epochs_override,

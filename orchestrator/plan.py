@@ -83,9 +83,18 @@ def apply_options(
     epochs: int | None = None,
     quick: bool = False,
     max_repeats: int | None = None,
+    compile_modes: Sequence[str] | None = None,
+    tiers: Sequence[str] | None = None,
 ) -> Suite:
     """Narrow or shrink a suite from command-line options; the result is what the run records.
     Each option is applied and checked on its own, so an error names the option that caused it."""
+    # --compile / --tier replace the suite's axis; a baseline whose arm they remove falls back to
+    # the default (the first arm left), as with --frameworks.
+    for option, axis, values in (("--compile", "compile", compile_modes), ("--tier", "tier", tiers)):
+        if values:
+            kept = {arm.label for arm in suite.arms if getattr(arm, axis) in values}
+            baseline = suite.baseline if suite.baseline in kept else None
+            suite = _option(suite, option, **{axis: list(values)}, baseline=baseline)
     if tasks:
         names = [t.name for t in suite.tasks]
         unknown = sorted(set(tasks) - set(names))
@@ -98,7 +107,9 @@ def apply_options(
         kept = {arm.label for arm in suite.arms if arm.framework in frameworks}
         baseline = suite.baseline if suite.baseline in kept else None
         versions = {fw: listed for fw, listed in suite.versions.items() if fw in frameworks}
-        suite = _option(suite, "--frameworks", frameworks=list(frameworks), baseline=baseline, versions=versions)
+        suite = _option(
+            suite, "--frameworks", frameworks=list(frameworks), baseline=baseline, versions=versions
+        )
     if repeats is not None:
         suite = _option(suite, "--repeats", repeats=repeats)
     if max_repeats is not None:

@@ -87,6 +87,8 @@ class RunOptions:
     suite: Path = planning.DEFAULT_SUITE  # a TOML file, or the name of one in suites/ ("paper")
     frameworks: tuple[str, ...] | None = None
     tasks: tuple[str, ...] | None = None
+    compile: tuple[str, ...] | None = None  # replaces the suite's compile modes ("none", "jit")
+    tier: tuple[str, ...] | None = None  # replaces the suite's tiers ("matched", "tuned")
     repeats: int | str | None = None  # a whole number, or "auto"
     max_repeats: int | None = None
     epochs_override: int | None = None
@@ -236,6 +238,8 @@ def _run(options: RunOptions, console: Console) -> RunOutcome:
             options.epochs_override,
             options.quick,
             options.max_repeats,
+            options.compile,
+            options.tier,
         )
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         target = options.out or Path("results") / f"{chosen.name}{'-quick' if options.quick else ''}-{stamp}"
@@ -248,7 +252,12 @@ def _run(options: RunOptions, console: Console) -> RunOutcome:
         # in one line before anything is written.
         fws = list(chosen.frameworks)
         with select_backend(
-            options.backend, fws, console.print, variant_for(device), device.kind == "gpu", bool(chosen.versions)
+            options.backend,
+            fws,
+            console.print,
+            variant_for(device),
+            device.kind == "gpu",
+            bool(chosen.versions),
         ) as isolates:
             # With Ray the jobs run on the workers, whose drivers this host cannot see.
             local_gpus = device.kind == "gpu" and options.executor == ExecutorChoice.local

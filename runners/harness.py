@@ -38,6 +38,7 @@ from schemas.errors import describe
 from schemas.job import MAIN_PACKAGE, JobSpec
 from schemas.layers import WEIGHTED
 from schemas.report import EpochRecord, ErrorInfo, GpuTelemetry, Noise, RunReport, Timing
+from schemas.tiers import TUNED
 
 HARNESS_START = time.perf_counter()  # the harness module runs first in every runner process
 
@@ -104,6 +105,18 @@ class Plugin(Protocol):
     def build(
         self, spec: JobSpec, data: datasets.Arrays, weights: list[tuple[np.ndarray, np.ndarray]]
     ) -> Session: ...
+
+
+def _tier_note(spec: JobSpec, tuning: tuple[str, ...]) -> tuple[str, ...]:
+    """A tuned job to which none of its framework's tuned settings applied says so: it ran as its
+    matched tier, and a reader of its report must not take it for a tuned figure."""
+    if spec.tier != "tuned" or tuning:
+        return ()
+    offered = TUNED.get(spec.framework, ())
+    return (
+        f"tier 'tuned': {'none of ' + '; '.join(offered) + ' applies' if offered else 'nothing is offered'} "
+        f"for {spec.framework} on this job (schemas/tiers.py), so it ran as its matched tier",
+    )
 
 
 def _now() -> str:
@@ -231,7 +244,7 @@ class Training:
             "execution": fp["execution"],
             "tier": spec.tier,
             "tuning": fp.get("tuning", ()),
-            "notes": fp.get("notes", ()),
+            "notes": tuple(fp.get("notes", ())) + _tier_note(spec, fp.get("tuning", ())),
             "init_source": init_source,
             "first_steps_samples": session.first_steps_loss[0] if session.first_steps_loss else None,
             "first_steps_loss": session.first_steps_loss[1] if session.first_steps_loss else None,

@@ -34,6 +34,21 @@ def orchestrate(
     ] = planning.DEFAULT_SUITE,
     frameworks: Annotated[str | None, typer.Option(help="comma list, e.g. tensorflow,pytorch")] = None,
     tasks: Annotated[str | None, typer.Option(help="comma list of the suite's task names")] = None,
+    compile: Annotated[
+        str | None,
+        typer.Option(
+            "--compile",
+            help="comma list of compile modes, replacing the suite's: none (each framework's standard "
+            "execution), jit (XLA, torch.compile of the whole step); one arm per mode",
+        ),
+    ] = None,
+    tier: Annotated[
+        str | None,
+        typer.Option(
+            help="comma list of tuning tiers, replacing the suite's: matched (identical maths, standard "
+            "execution), tuned (each framework's documented speed settings, same maths; docs/arms.md)"
+        ),
+    ] = None,
     repeats: Annotated[
         str | None,
         typer.Option(
@@ -144,6 +159,8 @@ def orchestrate(
         suite=suite,
         frameworks=_split(frameworks),
         tasks=_split(tasks),
+        compile=_split(compile),
+        tier=_split(tier),
         repeats=repeats,
         max_repeats=max_repeats,
         epochs_override=epochs_override,

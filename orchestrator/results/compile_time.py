@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from orchestrator.results._format import MISSING, Table, fmt, fmt_csv
+from schemas.suite import Arm
 
 NONE, JIT = "none", "jit"
 
@@ -77,12 +78,19 @@ def compile_rows(metrics: pd.DataFrame, final: pd.DataFrame) -> list[CompileRow]
         subset=["epoch", "cumulative_seconds"]
     )
     rows = []
-    # A version matrix's versions are each their own framework here: a framework@version's jit arm
-    # is held to the same version's none arm.
-    keys = ["task", "framework", "version"] if "version" in used else ["task", "framework"]
-    for (task, framework, *version), jobs in used.groupby(keys, sort=True, dropna=False):
-        if version and isinstance(version[0], str) and version[0]:
-            framework = f"{framework}@{version[0]}"
+    # Each version and tier is its own "framework" here: a framework@version:tier's jit arm is held to
+    # the none arm of the same version and tier, and the row is named by that none arm's label.
+    keys = ["task", "framework"] + [axis for axis in ("version", "tier") if axis in used]
+    for (task, framework, *axes), jobs in used.groupby(keys, sort=True, dropna=False):
+        named = dict(zip(keys[2:], axes, strict=True))
+        version = named.get("version")
+        tier = named.get("tier")
+        framework = Arm(
+            str(framework),
+            NONE,
+            version if isinstance(version, str) and version else None,
+            tier if isinstance(tier, str) and tier else "matched",
+        ).label
         arms = {mode: jobs[jobs["compile"] == mode] for mode in (NONE, JIT)}
         if any(part.empty for part in arms.values()):
             continue

@@ -80,6 +80,7 @@ COLUMNS: tuple[str, ...] = (
     "arm",  # what the results group by: schemas.suite.Arm's label ('pytorch', 'pytorch+jit')
     "compile",  # the job's compile mode: none | jit
     "version",  # the framework's main package's version a suite's `versions` asked for; empty: its lock's
+    "tier",  # the job's tuning tier: matched | tuned (schemas/tiers.py)
 )
 INT_COLUMNS = ("repeat", "seed", "epochs_planned", "epoch", "exit_code", "epochs_to_target")
 BOOL_COLUMNS = ("contaminated",)

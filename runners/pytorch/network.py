@@ -37,6 +37,14 @@ def chw_order(shape: tuple[int, ...]) -> np.ndarray:
     return np.arange(h * w * c).reshape(h, w, c).transpose(2, 0, 1).ravel()
 
 
+def to_channels_last(x: np.ndarray, image: tuple[int, ...]) -> torch.Tensor:
+    """Flat rows of (h, w, c) images as (n, c, h, w) with channels-last strides, the layout the
+    tuned tier runs convolutions in (PyTorch's performance guide: channels_last for conv nets): a
+    view of the rows as they are, no copy; with one channel its strides still say channels-last."""
+    h, w, c = image
+    return torch.from_numpy(x).reshape(len(x), h, w, c).permute(0, 3, 1, 2)
+
+
 def to_channels_first(x: np.ndarray, image: tuple[int, ...]) -> torch.Tensor:
     """Flat rows of (h, w, c) images as an (n, c, h, w) tensor in PyTorch's default memory format.
 

@@ -19,9 +19,10 @@ from torch import nn
 from runners.datasets import Arrays
 from runners.fairness import Split, layer_notes
 from runners.pytorch import optim
-from runners.pytorch.network import build_network, to_channels_first
+from runners.pytorch.network import build_network, to_channels_first, to_channels_last
 from schemas.common import FIRST_STEPS
 from schemas.job import Adam, JobSpec
+from schemas.tiers import TUNED
 
 # Rows per forward pass when evaluating a whole split (outside the clock). Measured on a 2-vCPU VM,
 # Fashion-MNIST train + val (70,000 rows, 784-128-128-10): 2048: 113 ms, 4096: 112, 8192: 124,
@@ -86,6 +87,10 @@ class TorchSession:
         self.spec = spec
         self.device = _configure(spec)
         model, self.layer_ends = build_network(spec.workload, weights)
+        # Tier "tuned" (schemas/tiers.py): a conv net runs channels-last, model and inputs.
+        self.channels_last = spec.tier == "tuned" and len(spec.workload.input_shape) == 3
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         self.model = model.to(self.device)
         self.optimizer, self.adam_eps = optim.build(spec, self.model.parameters(), self.device)
         self.first_steps_loss: tuple[int, float] | None = None
@@ -118,7 +123,11 @@ class TorchSession:
     def _inputs(self, x: np.ndarray) -> torch.Tensor:
         """On the device, in the layout the first layer takes: (n, c, h, w) images for a conv net."""
         image = self.spec.workload.input_shape
-        return (to_channels_first(x, image) if len(image) == 3 else torch.from_numpy(x)).to(self.device)
+        if len(image) != 3:
+            return torch.from_numpy(x).to(self.device)
+        if self.channels_last:  # .to() keeps the strides: the device copy stays channels-last
+            return to_channels_last(x, image).to(self.device)
+        return to_channels_first(x, image).to(self.device)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -218,6 +227,7 @@ class TorchSession:
             "input_path": "device-resident tensors, gathered and split into batches per epoch before the "
             "clock; one eager (or compiled) step per batch",
             "host_syncs": {"per_step": 0, "per_epoch": 1},
+            "tuning": TUNED["pytorch"] if self.channels_last else (),
             "notes": (
                 ("Adam: PyTorch adds epsilon after bias-correcting sqrt(v); Keras adds it before",)
                 if isinstance(self.spec.workload.optimizer, Adam)
