@@ -22,7 +22,8 @@ Tier = Literal["matched", "tuned"]
 # instead of 1,875. Epoch loss and the first FIRST_STEPS batches are still read per step.
 STEPS_PER_EXECUTION = 32
 
-# What tier "tuned" adds per framework (the runner reads back which of these applied to a job).
+# What tier "tuned" adds per framework (the runner reads back which of these applied to a job). A
+# framework not listed offers nothing: its tuned jobs run as matched, and their reports say so.
 TUNED: dict[str, tuple[str, ...]] = {
     "tensorflow": (
         f"steps_per_execution={STEPS_PER_EXECUTION}: that many Keras train_steps per tf.function call "
@@ -41,8 +42,8 @@ TUNED: dict[str, tuple[str, ...]] = {
     # batch 128, 20,000 rows: steady epoch 0.197 s against the default mode's 0.199 s, 19.1 s of
     # compilation against 14.9 s); CUDA graphs ("reduce-overhead") wait for a GPU to be proven on.
     "pytorch": ("conv nets: channels_last memory format for the model and its inputs",),
-    # Keras's torch backend refuses steps_per_execution > 1 and has no other documented speed switch
-    # within the same maths: its tuned arm runs as its matched one and says so.
+    # Keras's torch backend refuses steps_per_execution > 1 and documents no other speed switch within
+    # the same maths: its tuned arm runs as its matched one and says so.
     "keras-torch": (),
     "fake": ("steps_per_execution (simulated: a steady epoch takes 0.9 of the matched one's time)",),
 }

@@ -73,8 +73,10 @@ def test_a_bad_tier_is_one_line(tmp_path: Path, lines: str, expected: str) -> No
     assert expected in message and "\n" not in message and len(message) < 400
 
 
-def test_every_framework_says_what_tuned_adds() -> None:
-    assert set(TUNED) == set(get_args(Framework))  # a new runner must state its tuned tier, even as ()
+def test_tuned_settings_name_only_known_frameworks() -> None:
+    # A framework without an entry offers nothing (its tuned jobs run as matched and say so), so
+    # a new runner needs no line here until it has something to tune.
+    assert set(TUNED) <= set(get_args(Framework))
 
 
 def test_fake_runner_tier_arms_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
