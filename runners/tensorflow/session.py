@@ -11,6 +11,17 @@ clock starts; the timed loop only dispatches one compiled step per batch and nev
 back; the epoch's running mean loss (Keras's loss tracker, weighted by batch size as `fit`'s
 history) is read once at the end, which waits for the device before the clock stops. `jit_compile`
 is pinned (False unless the spec asks for "jit") because Keras's "auto" would silently pick XLA.
+
+Tier "tuned" (schemas/tiers.py) adds Keras's own speed switch for small models, `steps_per_execution`,
+inside this loop and within the same maths: one batch of 32 samples is too little work to hide the
+cost of a Python dispatch per step, so the full batches are stacked before the clock into chunks of
+STEPS_PER_EXECUTION ([k, batch, ...] tensors) and one compiled call runs `model.train_step` on each
+batch of a chunk in a graph while-loop (as Keras's `multi_step_on_iterator`, which XLA-compiles each
+step only; here, with "jit", the whole loop is one XLA cluster), returning Keras's running mean loss
+after every step, kept on the device.
+The last partial batch still goes through the single-step function; the parity probe after batch
+FIRST_STEPS is taken from those per-step losses after the clock stops, so it stays exact, and the
+epoch still has one host read. Matched jobs run exactly as above.
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from runners.keras_common.network import (  # noqa: E402
 )
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
+from schemas.tiers import STEPS_PER_EXECUTION, TUNED  # noqa: E402
 
 
 def _configure(spec: JobSpec) -> None:
@@ -94,8 +106,34 @@ class KerasSession(KerasEvaluation):
         # At most two traces: the full batch and the last, smaller one.
         self.step = tf.function(step, jit_compile=jit, reduce_retracing=True)
         self.first_steps_loss: tuple[int, float] | None = None
+        self.tuned = spec.tier == "tuned"
+        if self.tuned:
+            loss_dtype = tf.as_dtype(keras.config.floatx())  # the loss tracker's (a Keras Mean's) dtype
+
+            @tf.autograph.experimental.do_not_convert  # an explicit while-loop, as Keras's own
+            def multi_step(xs: tf.Tensor, ys: tf.Tensor) -> tf.Tensor:
+                # Keras's `multi_step_on_iterator` (backend/tensorflow/trainer.py), over stacked batches
+                # instead of an iterator: train_step on xs[i], ys[i] for i in range(k), in order.
+                k = tf.shape(xs)[0]
+
+                def body(i: tf.Tensor, losses: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+                    loss = model.train_step((xs[i], ys[i]))["loss"]
+                    return i + 1, losses.write(i, loss)
+
+                _, losses = tf.while_loop(
+                    lambda i, _: i < k,
+                    body,
+                    (tf.constant(0), tf.TensorArray(loss_dtype, size=k, element_shape=())),
+                )
+                return losses.stack()  # the running mean loss after each step: stays on the device
+
+            # At most two traces: a full chunk, and the last, smaller one of the epoch (reduce_retracing
+            # relaxes the leading dimension then, so later epochs reuse these).
+            self.multi_step = tf.function(multi_step, jit_compile=jit, reduce_retracing=True)
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
+        if self.tuned:
+            return self._train_epoch_chunked(perm)
         n, bs = len(perm), self.spec.workload.batch_size
         sizes = [bs] * (n // bs) + ([n % bs] if n % bs else [])
         with tf.device(self.device):  # gathered and split on the device before the clock starts
@@ -119,6 +157,34 @@ class KerasSession(KerasEvaluation):
         if self.first_steps_loss is None:
             seen = min(n, FIRST_STEPS * bs)
             self.first_steps_loss = (seen, running if first is None else float(first))
+        return seconds, running
+
+    def _train_epoch_chunked(self, perm: np.ndarray) -> tuple[float, float]:
+        """Tier "tuned": the same epoch as `train_epoch`, STEPS_PER_EXECUTION train_steps per call."""
+        n, bs = len(perm), self.spec.workload.batch_size
+        full, k = n // bs, STEPS_PER_EXECUTION
+        chunks = [k] * (full // k) + ([full % k] if full % k else [])
+        with tf.device(self.device):  # gathered, stacked and split on the device before the clock
+            idx = tf.identity(tf.convert_to_tensor(perm, dtype=tf.int64))
+            x, y = tf.gather(self.x, idx), tf.gather(self.y, idx)
+            xcs = tf.split(tf.reshape(x[: full * bs], [full, bs, *x.shape[1:]]), chunks) if full else []
+            ycs = tf.split(tf.reshape(y[: full * bs], [full, bs, *y.shape[1:]]), chunks) if full else []
+            rest = (tf.identity(x[full * bs :]), tf.identity(y[full * bs :])) if n % bs else None
+        self.model.reset_metrics()  # what `fit` does at each epoch's start: the loss tracker restarts
+        multi_step, step = self.multi_step, self.step
+        outs = []
+        tf.test.experimental.sync_devices()  # the gather, stacking and resets are done before the clock
+        start = time.perf_counter()
+        for xs, ys in zip(xcs, ycs, strict=True):
+            outs.append(multi_step(xs, ys))  # [k] running losses, on the device, never read per call
+        # The epoch's one read: it waits for the device before the clock stops.
+        running = float(step(*rest)) if rest is not None else float(outs[-1].numpy()[-1])
+        seconds = time.perf_counter() - start
+        if self.first_steps_loss is None:
+            seen = min(n, FIRST_STEPS * bs)
+            at = FIRST_STEPS - 1  # batch FIRST_STEPS of epoch 1, read after the clock stopped
+            first = float(outs[at // k].numpy()[at % k]) if at < full else running
+            self.first_steps_loss = (seen, first)
         return seconds, running
 
     def memory_peak(self) -> tuple[int, str] | None:
@@ -160,11 +226,19 @@ class KerasSession(KerasEvaluation):
             "optimizer": {"class": type(opt).__name__, **applied},
             "loss": f"keras.losses.{type(self.model.loss).__name__}"
             + ("(from_logits=True)" if self.spec.workload.loss == "cross_entropy" else "()"),
-            "execution": "Keras Model.train_step in tf.function, XLA (jit_compile=True)"
-            if self.spec.compile == "jit"
-            else "Keras Model.train_step in tf.function (jit_compile=False)",
-            "input_path": "device-resident tensors, gathered and split per epoch before the clock; "
-            "one compiled Keras train_step per batch",
+            "execution": "Keras Model.train_step in tf.function"
+            + (f", {STEPS_PER_EXECUTION} train_steps per call (steps_per_execution)" if self.tuned else "")
+            + (", XLA (jit_compile=True)" if self.spec.compile == "jit" else " (jit_compile=False)"),
+            "input_path": (
+                "device-resident tensors, gathered and split per epoch before the clock; "
+                + (
+                    f"full batches stacked {STEPS_PER_EXECUTION} per chunk, one compiled call of that "
+                    "many Keras train_steps per chunk, the last partial batch one train_step"
+                    if self.tuned
+                    else "one compiled Keras train_step per batch"
+                )
+            ),
+            "tuning": TUNED["tensorflow"] if self.tuned else (),
             "host_syncs": {"per_step": 0, "per_epoch": 1},
             # One switch covers matmuls and convolutions in TensorFlow; read back, in PyTorch's words.
             "tf32_applied": "matmul {0}, cudnn.conv {0}".format(
