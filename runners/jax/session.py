@@ -9,6 +9,17 @@ dispatches one step per batch (JAX's asynchronous dispatch: nothing is read back
 batch-size-weighted loss on the device; the epoch's one read (which waits for the device) comes
 before the clock stops. The last, smaller batch compiles a second time, in epoch 1, which is reported
 apart; steady epochs never compile.
+
+Tier "tuned" (schemas/tiers.py): the same step, STEPS_PER_EXECUTION of them per jitted call. Before
+the clock the epoch's full batches are stacked into chunks of that many ([k, batch, ...],
+runners/jax/chunks.py), and one jitted function runs a chunk with `lax.scan`, carrying the parameters,
+statistics, optimizer state, dropout key and loss total and donating them (donate_argnums, whatever
+the compile mode); the last partial batch goes through the one-batch step. Why: at batch 32 a small
+network's step is short next to the host's dispatch of it, and 32 steps per dispatch remove most of
+that, without changing any arithmetic or the order of the steps (the key is split once per step, as
+in the loop). The scan also returns the loss total after each step, kept on the device, for
+`first_steps_loss`. The full chunk and the smaller last one compile in epoch 1; steady epochs never
+compile.
 """
 
 from __future__ import annotations
@@ -30,12 +41,14 @@ from jax import lax  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
 from runners.fairness import Split, check_shapes, layer_notes  # noqa: E402
+from runners.jax.chunks import chunked  # noqa: E402
 from runners.jax.device import configure, gpu_fields, pool_threads  # noqa: E402
 from runners.jax.network import Network, check_layout, variables  # noqa: E402
 from runners.jax.optim import optimizer  # noqa: E402
 from schemas import layers as kinds  # noqa: E402
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import Adam, JobSpec  # noqa: E402
+from schemas.tiers import STEPS_PER_EXECUTION, TUNED  # noqa: E402
 
 # Rows per forward pass when evaluating a whole split (outside the clock).
 EVAL_ROWS = 8192
@@ -100,6 +113,19 @@ class JaxSession:
         # place); the loss total is not donated, since epoch 1 keeps its value after FIRST_STEPS.
         donate = (0, 1, 2, 3) if spec.compile == "jit" else ()
         self.step = jax.jit(step, donate_argnums=donate)
+        self.steps = None
+        if spec.tier == "tuned":
+
+            def steps(params, stats, opt_state, rng, total, xs, ys):  # type: ignore[no-untyped-def]
+                def body(carry, batch):  # type: ignore[no-untyped-def]
+                    carry = step(*carry, *batch)
+                    return carry, carry[4]  # the loss total after this step
+
+                carry, totals = lax.scan(body, (params, stats, opt_state, rng, total), (xs, ys))
+                return (*carry, totals)
+
+            # A chunk's steps in one call, the carried state donated (the per-step totals are outputs).
+            self.steps = jax.jit(steps, donate_argnums=(0, 1, 2, 3, 4))
         self.predict = jax.jit(lambda v, x: model.apply(v, x, train=False))
         self.encode = jax.jit(lambda v, x: model.apply(v, x, train=False, upto=w.code_layer))
         self.gather = jax.jit(lambda x, idx: jnp.take(x, idx, axis=0))
@@ -124,6 +150,8 @@ class JaxSession:
         return self._chunks(self.encode, split)
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
+        if self.steps is not None:
+            return self._train_chunks(perm)
         n, bs = len(perm), self.spec.workload.batch_size
         # Gathered and split into batches on the device before the clock starts.
         idx = jax.device_put(perm.astype(np.int32), self.device)
@@ -150,6 +178,43 @@ class JaxSession:
             self.first_steps_loss = (seen, float(total if first is None else first) / seen)
         return seconds, running
 
+    def _train_chunks(self, perm: np.ndarray) -> tuple[float, float]:
+        """Tier "tuned": train_epoch with STEPS_PER_EXECUTION steps per jitted call (lax.scan)."""
+        n, bs = len(perm), self.spec.workload.batch_size
+        idx = jax.device_put(perm.astype(np.int32), self.device)
+        chunks, rest = chunked((self.gather(self.x, idx), self.gather(self.y, idx)), bs, STEPS_PER_EXECUTION)
+        total = jax.device_put(np.zeros((), np.float32), self.device)
+        # Committed to the job's device, as the scan's outputs are: `jax.jit(tx.init)` leaves the
+        # optimizer state uncommitted, another signature to jax.jit, and with one full chunk in epoch 1
+        # the full chunk compiled again in epoch 2.
+        params, stats, opt_state, rng = jax.device_put(
+            (self.params, self.stats, self.opt_state, self.rng), self.device
+        )
+        steps, step = self.steps, self.step
+        assert steps is not None
+        keep = self.first_steps_loss is None  # epoch 1: each chunk's per-step totals, on the device
+        totals = []
+        jax.block_until_ready((chunks, rest, total, params, opt_state))
+        start = time.perf_counter()
+        for xs, ys in chunks:
+            params, stats, opt_state, rng, total, per_step = steps(
+                params, stats, opt_state, rng, total, xs, ys
+            )
+            if keep:
+                totals.append(per_step)
+        if rest is not None:
+            params, stats, opt_state, rng, total = step(params, stats, opt_state, rng, total, *rest)
+        running = float(total) / n  # the epoch's one read: it waits for the device before the clock stops
+        seconds = time.perf_counter() - start
+        self.params, self.stats, self.opt_state, self.rng = params, stats, opt_state, rng
+        if keep:
+            # The total after each batch (the partial batch's is the epoch's), as the loop's `first`.
+            after = jnp.concatenate([*totals, total[None]] if rest is not None else totals)
+            seen = min(n, FIRST_STEPS * bs)
+            first = after[FIRST_STEPS - 1] if len(after) >= FIRST_STEPS else total
+            self.first_steps_loss = (seen, float(first) / seen)
+        return seconds, running
+
     def memory_peak(self) -> tuple[int, str] | None:
         if self.spec.device.kind != "gpu":
             return None
@@ -169,7 +234,7 @@ class JaxSession:
             name, hyper["nesterov"] = "optax.sgd", opt.nesterov
         precision = jax.config.jax_default_matmul_precision
         mode = "ieee" if precision in ("highest", "float32") else "tf32"
-        jit = self.spec.compile == "jit"
+        jit, tuned = self.spec.compile == "jit", self.spec.tier == "tuned"
         return {
             "framework": "jax",
             "framework_version": f"jax {jax.__version__} / flax {flax.__version__} / optax {optax.__version__}",
@@ -180,10 +245,27 @@ class JaxSession:
             "loss": "optax.softmax_cross_entropy_with_integer_labels(...).mean() on logits"
             if self.spec.workload.loss == "cross_entropy"
             else "jnp.mean(jnp.square(outputs - targets))",
-            "execution": "jax.jit of the whole train step (forward, loss, backward, optax update)"
-            + (", donating its parameter, statistics and optimizer buffers (donate_argnums)" if jit else ""),
+            "execution": (
+                f"jax.jit of {STEPS_PER_EXECUTION} whole train steps (forward, loss, backward, optax update) "
+                "per call (lax.scan over stacked batches), donating the carried parameter, statistics, "
+                "optimizer, key and loss buffers (donate_argnums); the last partial batch in the one-step "
+                "jax.jit" + (", which donates too" if jit else "")
+                if tuned
+                else "jax.jit of the whole train step (forward, loss, backward, optax update)"
+                + (
+                    ", donating its parameter, statistics and optimizer buffers (donate_argnums)"
+                    if jit
+                    else ""
+                )
+            ),
             "input_path": "device-resident tensors, gathered and split into batches per epoch before the "
-            "clock; one jitted train step per batch (asynchronous dispatch)",
+            + (
+                f"clock, stacked in chunks of {STEPS_PER_EXECUTION}; one jitted call per chunk "
+                "(asynchronous dispatch)"
+                if tuned
+                else "clock; one jitted train step per batch (asynchronous dispatch)"
+            ),
+            "tuning": TUNED["jax"] if tuned else (),
             "host_syncs": {"per_step": 0, "per_epoch": 1},
             "tf32_applied": f"matmul {mode}, cudnn.conv {mode}",
             "notes": (

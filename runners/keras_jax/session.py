@@ -11,6 +11,17 @@ nothing back, and the epoch's running mean loss (Keras's loss tracker, weighted 
 once at the end, after the last step's state is ready. So Keras's loss, gradient and optimizer maths
 run unchanged.
 
+Tier "tuned" (schemas/tiers.py): STEPS_PER_EXECUTION of the same stateless train_steps per jitted
+call. Before the clock the epoch's full batches are stacked into chunks of that many ([k, batch, ...],
+runners/jax/chunks.py, shared with the jax runner); one jitted function runs a chunk with `lax.scan`,
+carrying Keras's state (donated) and returning the loss tracker's value after each step, kept on the
+device for `first_steps_loss`; the last partial batch goes through the one-batch step. Why: at batch
+32 a small model's step is short next to the host's dispatch of it. Keras's own `steps_per_execution`
+does not remove that on JAX (its JAX trainer loops over the jitted step in Python, one dispatch per
+step), so the scan is the JAX way of doing what that setting does on TensorFlow; the steps, their order
+and their arithmetic are Keras's. The full chunk and the smaller last one compile in epoch 1; steady
+epochs never compile.
+
 Compile modes: Keras's default for JAX (`jit_compile="auto"`) is XLA, and JAX has no fast eager path
 (op-by-op dispatch of the step would measure Python, not Keras): "none" and "jit" both run the jitted
 step, and the manifest says so.
@@ -34,8 +45,10 @@ os.environ["KERAS_BACKEND"] = "jax"
 import jax  # noqa: E402  (imported, not started: the XLA client is created at first use, in build)
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
+from jax import lax  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
+from runners.jax.chunks import chunked  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
     KerasEvaluation,
     as_input,
@@ -49,6 +62,7 @@ from runners.keras_common.network import (  # noqa: E402
 )
 from schemas.common import FIRST_STEPS  # noqa: E402
 from schemas.job import JobSpec  # noqa: E402
+from schemas.tiers import STEPS_PER_EXECUTION, TUNED  # noqa: E402
 
 POOL_THREAD = "tf_XLAEigen"  # the name XLA:CPU gives its intra-op pool's threads
 
@@ -103,10 +117,25 @@ class KerasJaxSession(KerasEvaluation):
         # `make_train_function` for jit_compile=True: the state (argument 0) is donated, so its buffers
         # are updated in place; at most two compilations (the full batch and the last, smaller one).
         self.step = jax.jit(self.model.train_step, donate_argnums=0)
+        self.steps = None
+        if spec.tier == "tuned":
+            train_step = self.model.train_step
+
+            def steps(state, xs, ys):  # type: ignore[no-untyped-def]
+                def body(state, batch):  # type: ignore[no-untyped-def]
+                    logs, state = train_step(state, batch)
+                    return state, logs["loss"]  # the running mean loss after this step
+
+                state, losses = lax.scan(body, state, (xs, ys))
+                return losses, state
+
+            self.steps = jax.jit(steps, donate_argnums=0)  # a chunk's steps in one call, state donated
         self.first_steps_loss: tuple[int, float] | None = None
         self.threads = _pool_threads() if self.device.platform == "cpu" else None
 
     def train_epoch(self, perm: np.ndarray) -> tuple[float, float]:
+        if self.steps is not None:
+            return self._train_chunks(perm)
         n, bs = len(perm), self.spec.workload.batch_size
         ends = np.cumsum(batch_sizes(n, bs))[:-1]
         model = self.model
@@ -144,12 +173,58 @@ class KerasJaxSession(KerasEvaluation):
             self.first_steps_loss = (seen, running if first is None else float(first))
         return seconds, running
 
+    def _train_chunks(self, perm: np.ndarray) -> tuple[float, float]:
+        """Tier "tuned": train_epoch with STEPS_PER_EXECUTION train_steps per jitted call (lax.scan)."""
+        n, bs = len(perm), self.spec.workload.batch_size
+        model = self.model
+        with jax.default_device(self.device):  # gathered and split on the device before the clock
+            idx = jax.device_put(perm.astype(np.int32), self.device)
+            xy = (jnp.take(self.x, idx, axis=0), jnp.take(self.y, idx, axis=0))
+            chunks, rest = chunked(xy, bs, STEPS_PER_EXECUTION)
+        model.reset_metrics()
+        state = model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
+                                     optimizer_variables=True, metrics_variables=True,
+                                     purge_model_variables=True)  # fmt: skip
+        state = jax.device_put(state, self.device)  # committed, as in train_epoch
+        steps, step = self.steps, self.step
+        assert steps is not None
+        keep = self.first_steps_loss is None  # epoch 1: each chunk's per-step losses, on the device
+        losses = []
+        last = None
+        jax.block_until_ready((chunks, rest, state))
+        start = time.perf_counter()
+        for xs, ys in chunks:
+            last, state = steps(state, xs, ys)
+            if keep:
+                losses.append(last)
+        if rest is not None:
+            logs, state = step(state, rest)
+            last = logs["loss"]
+        assert last is not None  # an epoch has at least one batch
+        running = float(last if rest is not None else last[-1])  # the epoch's one read
+        jax.block_until_ready(state)  # ready with that step's loss (one executable); never waits long
+        seconds = time.perf_counter() - start
+        trainable, non_trainable, optimizer, metrics = state  # back into the model, as fit does
+        model._jax_state = {"trainable_variables": trainable, "non_trainable_variables": non_trainable,
+                            "optimizer_variables": optimizer, "metrics_variables": metrics}  # fmt: skip
+        model._jax_state_synced = False
+        model.jax_state_sync()
+        if keep:
+            # The running loss after each batch (the partial batch's is the epoch's), as the loop's `first`.
+            after = jnp.concatenate([*losses, last[None]] if rest is not None else losses)
+            seen = min(n, FIRST_STEPS * bs)
+            self.first_steps_loss = (
+                seen,
+                float(after[FIRST_STEPS - 1]) if len(after) >= FIRST_STEPS else running,
+            )
+        return seconds, running
+
     def is_oom(self, exc: BaseException) -> bool:
         text = str(exc)
         return "RESOURCE_EXHAUSTED" in text or "out of memory" in text.lower()
 
     def fingerprint(self) -> dict[str, Any]:
-        w = self.spec.workload
+        w, tuned = self.spec.workload, self.spec.tier == "tuned"
         gpu = None
         if self.device.platform == "gpu":
             from runners.environment import nvidia_driver, nvidia_gpu_uuid
@@ -183,14 +258,27 @@ class KerasJaxSession(KerasEvaluation):
             "gpu": gpu,
             "optimizer": optimizer_applied(self.model),
             "loss": describe_loss(self.model, w),
-            "execution": "Keras JAXTrainer.train_step (stateless) in jax.jit with donated state, as fit's "
-            + (
-                "make_train_function; compile 'jit' is the same: XLA is Keras's only JAX training path"
-                if self.spec.compile == "jit"
-                else "make_train_function (jit_compile=True, Keras's default for JAX: it has no fast eager path)"
+            "execution": (
+                f"{STEPS_PER_EXECUTION} Keras JAXTrainer.train_steps (stateless) per jax.jit call (lax.scan "
+                "over stacked batches) with donated state, the last partial batch in fit's one-step "
+                "make_train_function; compile 'none' and 'jit' are the same: XLA is Keras's only JAX "
+                "training path"
+                if tuned
+                else "Keras JAXTrainer.train_step (stateless) in jax.jit with donated state, as fit's "
+                + (
+                    "make_train_function; compile 'jit' is the same: XLA is Keras's only JAX training path"
+                    if self.spec.compile == "jit"
+                    else "make_train_function (jit_compile=True, Keras's default for JAX: it has no fast "
+                    "eager path)"
+                )
             ),
             "input_path": "device-resident tensors, gathered and split per epoch before the clock; "
-            "one jitted Keras train_step per batch",
+            + (
+                f"stacked in chunks of {STEPS_PER_EXECUTION} batches, one jitted call per chunk"
+                if tuned
+                else "one jitted Keras train_step per batch"
+            ),
+            "tuning": TUNED["keras-jax"] if tuned else (),
             "host_syncs": {"per_step": 0, "per_epoch": 1},
             # jax_default_matmul_precision covers matmuls and convolutions alike; in PyTorch's words.
             "tf32_applied": f"matmul {mode}, cudnn.conv {mode}",
