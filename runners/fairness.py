@@ -25,6 +25,14 @@ Split = Literal["train", "val"]  # what Session.outputs evaluates (runners/harne
 # Salts keep the weight and permutation streams independent for the same job seed.
 _INIT_STREAM = 0x1417
 _ORDER_STREAM = 0x0B0D
+_DROPOUT_STREAM = 0xD0D0
+
+
+def dropout_seed(seed: int, layer: int = 0) -> int:
+    """The seed of a dropout layer's masks in the runners whose framework draws them from a seed it is
+    given (Keras's layers, PyTorch's generator): fixed by the spec's seed, so the same spec gives
+    the same masks in every run and each repeat its own (masks still differ between frameworks)."""
+    return int(np.random.default_rng([seed, _DROPOUT_STREAM, layer]).integers(2**31 - 1))
 
 
 def initial_weights(workload: Workload, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:

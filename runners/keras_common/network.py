@@ -16,12 +16,12 @@ from typing import Any
 import keras
 import numpy as np
 
-from runners.fairness import layer_notes
+from runners.fairness import dropout_seed, layer_notes
 from schemas import layers as kinds
 from schemas.job import Adam, Workload
 
 
-def _keras_layer(layer: Any) -> Any:
+def _keras_layer(layer: Any, seed: int, index: int) -> Any:
     if isinstance(layer, kinds.Dense):
         return keras.layers.Dense(layer.units, activation=layer.activation)
     if isinstance(layer, kinds.Conv2D):
@@ -34,13 +34,15 @@ def _keras_layer(layer: Any) -> Any:
     if isinstance(layer, kinds.BatchNorm):
         return keras.layers.BatchNormalization(momentum=layer.momentum, epsilon=layer.epsilon)
     if isinstance(layer, kinds.Dropout):
-        return keras.layers.Dropout(layer.rate)
+        return keras.layers.Dropout(layer.rate, seed=dropout_seed(seed, index))
     raise TypeError(f"no Keras layer for {layer!r}")
 
 
-def build_model(workload: Workload, weights: list[tuple[np.ndarray, np.ndarray]]) -> keras.Sequential:
+def build_model(workload: Workload, weights: list[tuple[np.ndarray, np.ndarray]], seed: int) -> keras.Sequential:
+    """The spec's network with the given weights; `seed` (the job's) fixes dropout's masks."""
     first: list[Any] = [keras.Input(shape=workload.input_shape, dtype="float32")]
-    model = keras.Sequential(first + [_keras_layer(layer) for layer in workload.layers])
+    layers = [_keras_layer(layer, seed, i) for i, layer in enumerate(workload.layers)]
+    model = keras.Sequential(first + layers)
     pairs = iter(weights)
     for spec_layer, keras_layer in zip(workload.layers, model.layers, strict=True):
         if isinstance(spec_layer, kinds.BatchNorm):  # gamma, beta, then moving mean 0 and variance 1

@@ -104,7 +104,7 @@ class KerasJaxSession(KerasEvaluation):
         self.device = _configure(spec)
         w = spec.workload
         with jax.default_device(self.device):
-            self.model = build_model(w, weights)
+            self.model = build_model(w, weights, spec.seed)
             self.model.compile(optimizer=make_optimizer(w), loss=make_loss(w), jit_compile=True)
             # Once, outside any clock (the PyTorch runner's .to(device)); JAX's default int is int32.
             self.x = jax.device_put(as_input(data.x_train, w), self.device)

@@ -69,7 +69,7 @@ class KerasTorchSession(KerasEvaluation):
         self.device = _configure(spec)
         w = spec.workload
         with keras.device(self.device):
-            self.model = build_model(w, weights)
+            self.model = build_model(w, weights, spec.seed)
             self.model.compile(
                 optimizer=make_optimizer(w), loss=make_loss(w), jit_compile=spec.compile == "jit"
             )

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from runners.datasets import Arrays
-from runners.fairness import Split, layer_notes
+from runners.fairness import Split, dropout_seed, layer_notes
 from runners.pytorch import optim
 from runners.pytorch.network import build_network, to_channels_first, to_channels_last
 from schemas.common import FIRST_STEPS
@@ -72,6 +72,7 @@ def tf32_applied() -> str:
 
 
 def _configure(spec: JobSpec) -> torch.device:
+    torch.manual_seed(dropout_seed(spec.seed))  # dropout's masks: the only draws PyTorch makes here
     torch.set_num_threads(spec.threads.intra_op)
     torch.set_num_interop_threads(spec.threads.inter_op)
     _set_tf32(spec.tf32)

@@ -71,7 +71,7 @@ class KerasSession(KerasEvaluation):
         self.spec = spec
         self.device = "/GPU:0" if spec.device.kind == "gpu" else "/CPU:0"
         w = spec.workload
-        self.model = build_model(w, weights)
+        self.model = build_model(w, weights, spec.seed)
         opt = w.optimizer
         if isinstance(opt, Adam):
             optimizer = keras.optimizers.Adam(

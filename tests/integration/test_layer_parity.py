@@ -98,6 +98,21 @@ def test_every_runner_pair_agrees(run_runner, network):
         assert max(aris) - min(aris) < 0.05, aris  # codes agree closely, so do their clusters
 
 
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_dropout_masks_follow_the_spec_seed(run_runner, framework):
+    """The same spec gives the same numbers in every run, dropout included (masks seeded from the
+    spec's seed: runners/fairness.dropout_seed; Keras's unseeded Dropout drew new masks per process).
+    Masks differ between frameworks, so this is each runner against itself."""
+    doc = network_spec(framework, "dropout-0").model_dump(mode="json")
+    doc["workload"]["layers"][1]["rate"] = 0.3
+    losses = []
+    for _ in range(2):
+        result = run_runner(JobSpec.model_validate(doc))
+        assert result.returncode == 0, result.stderr[-2000:]
+        losses.append((result.report.fairness.first_steps_loss, result.report.epochs[0].train_loss_running))
+    assert losses[0] == losses[1], losses
+
+
 # The PyTorch runner with its conv kernels laid out (out, in, kw, kh): the same shape, the wrong function.
 TRANSPOSED = """
 import sys
