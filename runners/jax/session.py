@@ -73,7 +73,10 @@ class JaxSession:
         put = lambda tree: jax.device_put(tree, self.device)  # noqa: E731
         self.params, self.stats = put(given["params"]), put(given["batch_stats"])
         self.tx = tx = optimizer(w.optimizer)
-        self.opt_state = jax.jit(tx.init)(self.params)
+        # Committed to the job's device, as every step's outputs are: `jax.jit(tx.init)` leaves it
+        # uncommitted, another signature to jax.jit, so the first full step compiled twice in epoch 1
+        # (and, tuned, a full chunk again in epoch 2).
+        self.opt_state = put(jax.jit(tx.init)(self.params))
         dropout = any(isinstance(layer, kinds.Dropout) and layer.rate > 0 for layer in w.layers)
         self.rng = put(jax.random.fold_in(jax.random.key(spec.seed), _DROPOUT_STREAM)) if dropout else None
         images = lambda x: x.reshape(len(x), *w.input_shape)  # noqa: E731  (a view: rows are (h, w, c))
@@ -184,12 +187,7 @@ class JaxSession:
         idx = jax.device_put(perm.astype(np.int32), self.device)
         chunks, rest = chunked((self.gather(self.x, idx), self.gather(self.y, idx)), bs, STEPS_PER_EXECUTION)
         total = jax.device_put(np.zeros((), np.float32), self.device)
-        # Committed to the job's device, as the scan's outputs are: `jax.jit(tx.init)` leaves the
-        # optimizer state uncommitted, another signature to jax.jit, and with one full chunk in epoch 1
-        # the full chunk compiled again in epoch 2.
-        params, stats, opt_state, rng = jax.device_put(
-            (self.params, self.stats, self.opt_state, self.rng), self.device
-        )
+        params, stats, opt_state, rng = self.params, self.stats, self.opt_state, self.rng
         steps, step = self.steps, self.step
         assert steps is not None
         keep = self.first_steps_loss is None  # epoch 1: each chunk's per-step totals, on the device
