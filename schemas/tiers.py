@@ -29,6 +29,8 @@ TUNED: dict[str, tuple[str, ...]] = {
         f"steps_per_execution={STEPS_PER_EXECUTION}: that many Keras train_steps per tf.function call "
         "(a tf.range loop; with compile 'jit' the whole loop is one XLA cluster)",
     ),
+    # Keras's own steps_per_execution on JAX calls its jitted step in a Python loop (no fewer
+    # dispatches), so the tuned tier applies JAX's idiom, lax.scan, to Keras's stateless train_step.
     "keras-jax": (
         f"{STEPS_PER_EXECUTION} Keras stateless train_steps per jax.jit call (lax.scan over stacked "
         "batches), state donated",
