@@ -1,20 +1,27 @@
 """Measure the measurer: each runner and mode against the best hand-written loop of its framework.
 
     .venvs/dev/bin/python benchmarks/perf.py [--rounds 5] [--epochs 3] [--batch-sizes 32,128]
-    make perf                       # the same, then the table goes into benchmarks/README.md
+        [--frameworks pytorch,jax] [--max-train-samples 12000]
+    make perf                       # a ~25-28-minute sitting, then the table goes into benchmarks/README.md
     .venvs/dev/bin/python benchmarks/perf.py --model cnn --batch-sizes 64 --rounds 4 --readme
                                     # suites/cnn.toml's LeNet-5: each runner against its hand loop
 
 One process tree, interleaved: every round runs each arm once, in a rotated order, each arm in its
 own process (a real runner, `python -m runners.FW`, or `benchmarks/minimal_loop.py`), so drifts of
-the machine spread over all arms instead of biasing one. Arms, at each batch size:
+the machine spread over all arms instead of biasing one. Arms, at each batch size, for every runner
+registered in runners.FRAMEWORKS (but "fake") or the --frameworks asked for:
 
-    runner  none   the PyTorch / Keras runner as `bench orchestrate` runs it (compile = "none")
-    runner  jit    the same with compile = "jit" (PyTorch: torch.compile of the whole step; Keras: XLA)
-    hand    eager  minimal_loop.py's plain loop (TensorFlow: one tf.function step with GradientTape)
-    hand    compiled  the framework's documented fastest loop: a torch.compile'd whole step; Keras
-                   `fit` with XLA and steps_per_execution
-    floor          the step's GEMMs alone at its shapes (torch.mm), per epoch
+    runner  none         the runner as `bench orchestrate` runs it (compile = "none")
+    runner  jit          the same with compile = "jit" (PyTorch: torch.compile of the whole step;
+                         Keras: XLA, or torch.compile on the torch backend; JAX: donated buffers)
+    runner  jit:tuned    compile = "jit" in the tuning tier "tuned" (schemas/tiers.py)
+    hand    eager        minimal_loop.py's standard hand-written loop (benchmarks/loops/FW.py)
+    hand    compiled     the framework's documented fastest loop within the same maths
+    floor                the step's GEMMs alone at its shapes (torch.mm), per epoch
+
+"none" is held against the hand loop "eager", "jit" of either tier against "compiled" (YARDSTICK).
+--max-train-samples trains every arm (runner and hand loop alike, and the floor's step count) on the
+same prefix of the training set.
 
 A figure is a steady-state epoch (the median of epochs 2..E of one process); per arm the rounds
 give a sample. Ratio runner/hand: the Hodges–Lehmann estimate on log times with the exact
@@ -38,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,16 +56,26 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import envs  # noqa: E402
 from orchestrator.results import stats  # noqa: E402
+from runners import FRAMEWORKS as REGISTERED  # noqa: E402
 from runners import datasets, module_for  # noqa: E402
 from runners.environment import cpu_model  # noqa: E402
 from schemas import JobSpec, RunReport  # noqa: E402
 from schemas.common import write_text_atomic  # noqa: E402
 from schemas.parse import load_toml  # noqa: E402
+from schemas.tiers import Tier, tier_suffix  # noqa: E402
 
-FRAMEWORKS = ("pytorch", "tensorflow")
+FRAMEWORKS = tuple(fw for fw in REGISTERED if fw != "fake")  # every real runner
 MODELS = ("mlp", "cnn")  # the paper's classification network; suites/cnn.toml's LeNet-5-like one
-# Which hand loop each runner mode is held against.
+# Which hand loop each runner mode is held against (whatever its tier).
 YARDSTICK = {"none": "eager", "jit": "compiled"}
+# The rows of one framework at one batch size, in table order: (kind, mode, tier).
+ROWS = (
+    ("runner", "none", "matched"),
+    ("hand", "eager", "matched"),
+    ("runner", "jit", "matched"),
+    ("runner", "jit", "tuned"),
+    ("hand", "compiled", "matched"),
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,24 @@ class Arm:
     kind: str  # runner | hand | floor
     mode: str  # runner: none | jit; hand: eager | compiled; floor: gemm-floor
     batch: int
+    tier: Tier = "matched"  # runner arms only: schemas/tiers.py
 
     @property
     def label(self) -> str:
-        return f"{self.framework} {self.kind} {self.mode} b{self.batch}"
+        return f"{self.framework} {self.kind} {self.mode}{tier_suffix(self.tier)} b{self.batch}"
+
+    @property
+    def name(self) -> str:
+        """The arm as the table shows it, its tier visible where it is not "matched"."""
+        if self.kind == "runner":
+            tier = f', tier = "{self.tier}"' if self.tier != "matched" else ""
+            return f'runner, compile = "{self.mode}"{tier}'
+        return f"hand loop, {self.mode}"
+
+    @property
+    def yardstick(self) -> Arm:
+        """The hand loop a runner arm is held against."""
+        return Arm(self.framework, "hand", YARDSTICK[self.mode], self.batch)
 
 
 def markers(model: str) -> tuple[str, str]:
@@ -86,10 +118,18 @@ def model_layers(model: str) -> list[dict[str, object]]:
 
 
 def paper_spec(
-    framework: str, dataset: str, epochs: int, threads: int, batch: int, compile_mode: str, model: str = "mlp"
+    framework: str,
+    dataset: str,
+    epochs: int,
+    threads: int,
+    batch: int,
+    compile_mode: str,
+    model: str = "mlp",
+    tier: str = "matched",
+    max_train_samples: int | None = None,
 ) -> JobSpec:
     """The paper's classification job (784-128-128-10, Adam with Keras's epsilon), or the CNN suite's
-    network with the same optimizer."""
+    network with the same optimizer; in a tuning tier, on a prefix of the training set."""
     return JobSpec.model_validate(
         {
             "framework": framework,
@@ -107,24 +147,36 @@ def paper_spec(
                 },  # fmt: skip
                 "batch_size": batch,
                 "epochs": epochs,
+                "max_train_samples": max_train_samples,
             },
             "seed": 7,
             "repeat": 0,
             "threads": {"intra_op": threads, "inter_op": 1},
             "compile": compile_mode,
+            "tier": tier,
             "timeouts": {"job_seconds": 3600},
         }
     )
 
 
 class Bench:
-    def __init__(self, work: Path, dataset: str, epochs: int, threads: int, model: str = "mlp"):
+    def __init__(
+        self,
+        work: Path,
+        dataset: str,
+        epochs: int,
+        threads: int,
+        model: str = "mlp",
+        frameworks: tuple[str, ...] = FRAMEWORKS,
+        max_train_samples: int | None = None,
+    ):
         self.work, self.dataset, self.epochs, self.threads = work, dataset, epochs, threads
-        self.model = model
+        self.model, self.max_train_samples = model, max_train_samples
         self.npz = datasets.prepare(dataset, work / "data")
         with np.load(self.npz, allow_pickle=False) as npz:
-            self.n_train = len(npz["y_train"])
-        self.python = {fw: str(envs.ensure(fw)) for fw in FRAMEWORKS}
+            self.n_train = train_rows(len(npz["y_train"]), max_train_samples)
+        # The floor is timed with PyTorch's torch.mm whatever frameworks are compared.
+        self.python = {fw: str(envs.ensure(fw)) for fw in {*frameworks, "pytorch"}}
 
     def measure(self, arm: Arm) -> float:
         if arm.kind == "runner":
@@ -142,11 +194,14 @@ class Bench:
             args += ["--train-samples", str(self.n_train)]
         else:
             args += ["--data", str(self.npz), "--epochs", str(self.epochs), "--model", self.model]
+            if self.max_train_samples is not None:
+                args += ["--max-train-samples", str(self.max_train_samples)]
         done = self._run([self.python[arm.framework], "benchmarks/minimal_loop.py", *args], arm)
         return float(json.loads(done.stdout.strip().splitlines()[-1])["steady_epoch_seconds"])
 
     def _runner(self, arm: Arm) -> float:
-        spec = paper_spec(arm.framework, self.dataset, self.epochs, self.threads, arm.batch, arm.mode, self.model)
+        spec = paper_spec(arm.framework, self.dataset, self.epochs, self.threads, arm.batch, arm.mode, self.model,
+                          arm.tier, self.max_train_samples)  # fmt: skip
         spec_path, out = self.work / "spec.json", self.work / "report.json"
         spec_path.write_text(spec.model_dump_json())
         out.unlink(missing_ok=True)
@@ -155,7 +210,9 @@ class Bench:
         try:
             report = RunReport.model_validate_json(out.read_text())
         except (OSError, ValueError) as exc:
-            raise SystemExit(f"error: {arm.label}: unreadable report {out}: {str(exc).splitlines()[0]}") from None
+            raise SystemExit(
+                f"error: {arm.label}: unreadable report {out}: {str(exc).splitlines()[0]}"
+            ) from None
         if report.status != "ok" or report.timing is None or report.timing.steady_epoch_seconds is None:
             raise SystemExit(f"error: {arm.label}: runner ended {report.status}: {report.error}")
         return report.timing.steady_epoch_seconds
@@ -171,15 +228,22 @@ class Bench:
         return done
 
 
-def arms_for(batches: list[int], model: str = "mlp") -> list[Arm]:
-    """The mlp: every mode and the GEMM floor; the cnn: each runner's standard execution against its
-    hand loop (the floor times dense GEMMs only)."""
+def train_rows(n_train: int, max_train_samples: int | None) -> int:
+    """Rows per epoch: the runners' `max_train_samples` prefix (the hand loops and the floor take the same)."""
+    return n_train if max_train_samples is None else min(n_train, max_train_samples)
+
+
+def arms_for(batches: list[int], model: str = "mlp", frameworks: tuple[str, ...] = FRAMEWORKS) -> list[Arm]:
+    """The mlp: every mode and tier (ROWS) and the GEMM floor; the cnn: each runner's standard
+    execution against its hand loop (the floor times dense GEMMs only)."""
     arms = []
     for b in batches:
-        for fw in FRAMEWORKS:
-            arms += [Arm(fw, "runner", "none", b), Arm(fw, "hand", "eager", b)]
-            if model == "mlp":
-                arms += [Arm(fw, "runner", "jit", b), Arm(fw, "hand", "compiled", b)]
+        for fw in frameworks:
+            arms += [
+                Arm(fw, kind, mode, b, tier)
+                for kind, mode, tier in ROWS
+                if model == "mlp" or mode in ("none", "eager")
+            ]
         if model == "mlp":
             arms.append(Arm("pytorch", "floor", "gemm-floor", b))
     return arms
@@ -191,29 +255,30 @@ def ratio_interval(a: list[float], b: list[float]) -> tuple[float, float, float]
     return math.exp(s.estimate[0]), math.exp(s.lo95[0]), math.exp(s.hi95[0])
 
 
+def rotated(arms: list[Arm], r: int) -> list[Arm]:
+    """Round r's order: every arm once, starting one later each round (no arm always runs first)."""
+    k = r % len(arms)
+    return arms[k:] + arms[:k]
+
+
 def table(samples: dict[Arm, list[float]], batches: list[int]) -> list[str]:
     lines = ["| framework | batch | arm | steady epoch s (median, min–max) | vs hand loop [95% CI] | GEMM floor share |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for b in batches:
         floor_arm = Arm("pytorch", "floor", "gemm-floor", b)
         floor = min(samples[floor_arm]) if floor_arm in samples else math.nan
-        for fw in FRAMEWORKS:
-            for kind, mode in (
-                ("runner", "none"),
-                ("hand", "eager"),
-                ("runner", "jit"),
-                ("hand", "compiled"),
-            ):
-                values = samples.get(Arm(fw, kind, mode, b))
+        for fw in dict.fromkeys(a.framework for a in samples if a.kind != "floor"):
+            for kind, mode, tier in ROWS:
+                arm = Arm(fw, kind, mode, b, tier)
+                values = samples.get(arm)
                 if not values:
                     continue
                 med = statistics.median(values)
                 versus = ""
-                if kind == "runner":
-                    r, lo, hi = ratio_interval(values, samples[Arm(fw, "hand", YARDSTICK[mode], b)])
-                    versus = f"{r:.2f}x [{lo:.2f}–{hi:.2f}] vs hand {YARDSTICK[mode]}"
-                name = f'runner, compile = "{mode}"' if kind == "runner" else f"hand loop, {mode}"
-                lines.append(f"| {fw} | {b} | {name} | {med:.3f} ({min(values):.3f}–{max(values):.3f}) | "
+                if kind == "runner" and samples.get(arm.yardstick):
+                    r, lo, hi = ratio_interval(values, samples[arm.yardstick])
+                    versus = f"{r:.2f}x [{lo:.2f}–{hi:.2f}] vs hand {arm.yardstick.mode}"
+                lines.append(f"| {fw} | {b} | {arm.name} | {med:.3f} ({min(values):.3f}–{max(values):.3f}) | "
                              f"{versus} | {'—' if math.isnan(floor) else f'{floor / med:.0%}'} |")  # fmt: skip
         if not math.isnan(floor):
             lines.append(f"| (torch.mm) | {b} | the step's GEMMs alone | {floor:.3f} | | 100% |")
@@ -231,6 +296,7 @@ def machine_label(threads: int) -> str:
 
 def save(path: Path, samples: dict[Arm, list[float]], args: argparse.Namespace, machine: str | None) -> None:
     payload = {"machine": machine, "rounds": args.rounds, "epochs": args.epochs, "complete": machine is not None,
+               "frameworks": args.frameworks, "max_train_samples": args.max_train_samples,
                "samples": {a.label: v for a, v in samples.items()}}  # fmt: skip
     write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
@@ -252,32 +318,56 @@ def main() -> None:
     )
     parser.add_argument("--epochs", type=int, default=3, help="epochs per process (steady = median of 2..E)")
     parser.add_argument("--batch-sizes", default="32,128")
+    parser.add_argument(
+        "--frameworks", default=",".join(FRAMEWORKS), help="a subset of " + ",".join(FRAMEWORKS)
+    )
+    parser.add_argument(
+        "--max-train-samples",
+        type=int,
+        default=None,
+        help="train every arm on the first N rows (default: all)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dataset", default="fashion-mnist", help="a 784-feature classification dataset")
-    parser.add_argument("--model", choices=MODELS, default="mlp", help="mlp: the paper's; cnn: suites/cnn.toml's")
+    parser.add_argument(
+        "--model", choices=MODELS, default="mlp", help="mlp: the paper's; cnn: suites/cnn.toml's"
+    )
     parser.add_argument("--out", type=Path, default=None, help="default results/perf-STAMP")
     parser.add_argument("--readme", action="store_true", help="put the table into benchmarks/README.md")
     args = parser.parse_args()
     if args.epochs < 2 or args.rounds < 1:
         parser.error("--epochs must be >= 2 (a steady epoch) and --rounds >= 1")
+    if args.max_train_samples is not None and args.max_train_samples < 1:
+        parser.error("--max-train-samples must be >= 1")
+    frameworks = tuple(fw.strip() for fw in args.frameworks.split(",") if fw.strip())
+    unknown = sorted(set(frameworks) - set(FRAMEWORKS))
+    if unknown or not frameworks:
+        parser.error(
+            f"--frameworks: {', '.join(unknown) or 'none given'}; choose from {', '.join(FRAMEWORKS)}"
+        )
     batches = [int(b) for b in args.batch_sizes.split(",") if b.strip()]
     out = args.out or ROOT / "results" / f"perf-{dt.datetime.now():%Y%m%d-%H%M%S}"
     out.mkdir(parents=True, exist_ok=True)
-    bench = Bench(Path(tempfile.mkdtemp(prefix="bench-perf-")), args.dataset, args.epochs, args.threads, args.model)
-    arms = arms_for(batches, args.model)
+    bench = Bench(Path(tempfile.mkdtemp(prefix="bench-perf-")), args.dataset, args.epochs, args.threads, args.model,
+                  frameworks, args.max_train_samples)  # fmt: skip
+    arms = arms_for(batches, args.model, frameworks)
     samples: dict[Arm, list[float]] = {arm: [] for arm in arms}
     for r in range(args.rounds):
-        order = arms[r % len(arms) :] + arms[: r % len(arms)]  # rotated: no arm always runs first
-        for i, arm in enumerate(order, 1):
+        round_start = time.perf_counter()
+        for i, arm in enumerate(rotated(arms, r), 1):
+            arm_start = time.perf_counter()
             samples[arm].append(bench.measure(arm))
             save(out / "perf.json", samples, args, machine=None)  # nothing measured is lost on a failure
             print(
-                f"round {r + 1}/{args.rounds} [{i}/{len(arms)}] {arm.label}: {samples[arm][-1]:.3f} s",
+                f"round {r + 1}/{args.rounds} [{i}/{len(arms)}] {arm.label}: {samples[arm][-1]:.3f} s "
+                f"(process {time.perf_counter() - arm_start:.0f} s)",
                 flush=True,
             )
+        print(f"round {r + 1}/{args.rounds} took {time.perf_counter() - round_start:.0f} s", flush=True)
     label = machine_label(args.threads)
     network = "784-128-128-10" if args.model == "mlp" else "suites/cnn.toml's LeNet-5-like CNN"
-    head = (f"Measured {dt.date.today()} on {label}. {args.dataset}, {network}, Adam, {args.threads} "
+    rows = f"the first {bench.n_train:,} training rows" if args.max_train_samples else "all training rows"
+    head = (f"Measured {dt.date.today()} on {label}. {args.dataset} ({rows}), {network}, Adam, {args.threads} "
             f"threads, {args.epochs} epochs per process, {args.rounds} interleaved rounds (`make perf`).")  # fmt: skip
     block = "\n".join([head, "", *table(samples, batches)])
     print("\n" + block)

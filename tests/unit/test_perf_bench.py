@@ -47,7 +47,7 @@ def test_the_table_holds_each_runner_against_its_yardstick():
     lines = perf.table(samples, [128])
     (row,) = [line for line in lines if line.startswith('| pytorch | 128 | runner, compile = "none"')]
     assert "1.10x" in row and "vs hand eager" in row and "18%" in row  # floor 0.4 / 2.2
-    (jit,) = [line for line in lines if line.startswith('| pytorch | 128 | runner, compile = "jit"')]
+    (jit,) = [line for line in lines if line.startswith('| pytorch | 128 | runner, compile = "jit" |')]
     assert "vs hand compiled" in jit
 
 
@@ -58,7 +58,9 @@ def test_the_readme_update_replaces_only_the_marked_section(tmp_path):
     readme.write_text(f"# head\n\n{begin}\nold table\n{end}\n{cnn_begin}\nold cnn\n{cnn_end}\ntail\n")
     perf.update_readme(readme, "new table")
     perf.update_readme(readme, "new cnn", "cnn")
-    assert readme.read_text() == f"# head\n\n{begin}\nnew table\n{end}\n{cnn_begin}\nnew cnn\n{cnn_end}\ntail\n"
+    assert (
+        readme.read_text() == f"# head\n\n{begin}\nnew table\n{end}\n{cnn_begin}\nnew cnn\n{cnn_end}\ntail\n"
+    )
     bare = tmp_path / "bare.md"
     bare.write_text("no markers\n")
     with pytest.raises(SystemExit, match="no <!-- perf:begin -->"):
@@ -74,3 +76,75 @@ def test_the_cnn_model_holds_each_runner_against_its_hand_loop_only():
     assert all("—" in line for line in lines[2:])  # no floor share without the floor
     layers = perf.paper_spec("pytorch", "mnist-5k", 3, 2, 64, "none", "cnn").workload.layers
     assert [layer.kind for layer in layers][:2] == ["conv2d", "max_pool2d"]
+
+
+def test_every_registered_runner_is_held_in_every_mode_and_tier():
+    from runners import FRAMEWORKS as registered
+
+    assert perf.FRAMEWORKS == tuple(fw for fw in registered if fw != "fake")
+    assert set(minimal_loop.LOOPS) == set(perf.FRAMEWORKS)  # a hand loop for each of them
+    arms = perf.arms_for([32, 128])
+    for fw in perf.FRAMEWORKS:
+        for b in (32, 128):
+            mine = {
+                (a.kind, a.mode, a.tier)
+                for a in arms
+                if a.framework == fw and a.batch == b and a.kind != "floor"
+            }
+            assert mine == set(perf.ROWS)
+    assert ("runner", "jit", "tuned") in perf.ROWS and ("runner", "none", "tuned") not in perf.ROWS
+    assert [a for a in arms if a.kind == "floor"] == [
+        perf.Arm("pytorch", "floor", "gemm-floor", b) for b in (32, 128)
+    ]
+    assert len(set(arms)) == len(arms) and len({a.label for a in arms}) == len(arms)  # labels stay unique
+    tuned = perf.Arm("jax", "runner", "jit", 32, "tuned")
+    assert tuned.label == "jax runner jit:tuned b32" and tuned.yardstick == perf.Arm(
+        "jax", "hand", "compiled", 32
+    )
+    assert perf.Arm("jax", "runner", "none", 32).yardstick == perf.Arm("jax", "hand", "eager", 32)
+
+
+def test_a_subset_of_frameworks_gives_only_their_arms_and_the_floor():
+    arms = perf.arms_for([128], "mlp", ("keras-torch",))
+    assert {a.framework for a in arms} == {"keras-torch", "pytorch"}
+    assert [a for a in arms if a.framework == "pytorch"] == [perf.Arm("pytorch", "floor", "gemm-floor", 128)]
+    cnn = perf.arms_for([64], "cnn", ("jax", "keras-jax"))
+    assert {(a.framework, a.kind, a.mode) for a in cnn} == {
+        (fw, kind, mode)
+        for fw in ("jax", "keras-jax")
+        for kind, mode in (("runner", "none"), ("hand", "eager"))
+    }
+
+
+def test_the_tuned_row_shows_its_tier_and_is_held_against_the_compiled_hand_loop():
+    arms = perf.arms_for([128], "mlp", ("jax", "keras-jax"))
+    samples = {arm: [2.0, 2.0, 2.0, 2.0] for arm in arms}
+    samples[perf.Arm("keras-jax", "runner", "jit", 128, "tuned")] = [1.0, 1.0, 1.0, 1.0]
+    lines = perf.table(samples, [128])
+    (tuned,) = [line for line in lines if line.startswith("| keras-jax | 128 |") and "tuned" in line]
+    assert (
+        'runner, compile = "jit", tier = "tuned"' in tuned
+        and "0.50x" in tuned
+        and "vs hand compiled" in tuned
+    )
+    (matched,) = [line for line in lines if line.startswith('| keras-jax | 128 | runner, compile = "jit" |')]
+    assert "1.00x" in matched and "vs hand compiled" in matched
+    # Table order: frameworks as asked, each with its rows in ROWS order, then the floor.
+    names = [line.split(" | ")[0].lstrip("| ") for line in lines[2:]]
+    assert names == ["jax"] * 5 + ["keras-jax"] * 5 + ["(torch.mm)"]
+
+
+def test_every_round_runs_each_arm_once_in_a_rotated_order():
+    arms = perf.arms_for([32], "mlp", ("jax", "pytorch"))
+    orders = [perf.rotated(arms, r) for r in range(4)]
+    assert all(sorted(o, key=arms.index) == arms for o in orders)
+    assert len({o[0] for o in orders}) == 4  # a different arm first each round
+
+
+def test_the_spec_carries_the_tier_and_the_training_prefix():
+    spec = perf.paper_spec("keras-jax", "fashion-mnist", 3, 2, 128, "jit", "mlp", "tuned", 12000)
+    assert spec.tier == "tuned" and spec.compile == "jit" and spec.workload.max_train_samples == 12000
+    plain = perf.paper_spec("pytorch", "fashion-mnist", 3, 2, 128, "none")
+    assert plain.tier == "matched" and plain.workload.max_train_samples is None
+    assert perf.train_rows(60000, 12000) == 12000 and perf.train_rows(60000, None) == 60000
+    assert perf.train_rows(5000, 12000) == 5000
