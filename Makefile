@@ -28,8 +28,8 @@ help:
 	@echo "make lint    ruff + mypy;  make schemas  re-export the JSON Schemas"
 	@echo "make locks   regenerate every runner lock (images/*/requirements*.txt) from its .in file"
 	@echo "make images  build the runner images (docker backend); make base-image: a base with no registry"
-	@echo "make perf    every runner (none, jit, jit+tuned) vs the best hand-written loops, interleaved: 3 rounds,"
-	@echo "             batch 32 and 128, 12,800 rows (~40 min on 2 cores); table -> benchmarks/README.md"
+	@echo "make perf    every runner (none, jit, jit+tuned) vs the best hand-written loops, interleaved: 4 rounds,"
+	@echo "             batch 32 and 128, 12,800 rows (~28 min on 2 cores); table -> benchmarks/README.md"
 	@echo "make gpu-smoke  on a GPU host with PyTorch installed: the PyTorch runner end to end on the GPU,"
 	@echo "             checked against nvidia-smi, CUDA events and float64 (no venv, docker or network needed)"
 
@@ -84,9 +84,9 @@ test: setup
 	$(DEVPY) -m pytest $(ARGS)
 
 # The measurer measured (benchmarks/README.md): ROUNDS interleaved rounds of every arm of every runner,
-# sized for ~40 min on 2 cores (a round ~13 min: 52 processes, most of it start-up and compiles).
+# sized for ~28 min on 2 cores (a round ~7 min: 52 processes, most of it start-up and compiles).
 # 12,800 rows are whole batches of 32 and of 128: no smaller last batch to recompile in a steady epoch.
-ROUNDS ?= 3
+ROUNDS ?= 4
 PERF_ARGS ?= --epochs 3 --batch-sizes 32,128 --max-train-samples 12800
 perf: setup
 	$(DEVPY) benchmarks/perf.py --rounds $(ROUNDS) $(PERF_ARGS) --readme $(ARGS)

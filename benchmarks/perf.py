@@ -255,6 +255,22 @@ def ratio_interval(a: list[float], b: list[float]) -> tuple[float, float, float]
     return math.exp(s.estimate[0]), math.exp(s.lo95[0]), math.exp(s.hi95[0])
 
 
+def earlier_samples(path: Path, arms: list[Arm]) -> tuple[dict[Arm, list[float]], int]:
+    """A sitting's samples so far (perf.json) for `arms`, and how many whole rounds it holds: the
+    rounds added go on with the rotation where it stopped. Refuses a sitting of other arms."""
+    try:
+        stored = json.loads(path.read_text())["samples"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SystemExit(f"error: --more: cannot read {path}: {exc}") from None
+    by_label = {arm.label: arm for arm in arms}
+    if not isinstance(stored, dict) or set(stored) != set(by_label):
+        raise SystemExit(f"error: --more: {path} holds other arms than these options plan")
+    samples = {by_label[label]: [float(v) for v in values] for label, values in stored.items()}
+    return {arm: values[: min(map(len, samples.values()))] for arm, values in samples.items()}, min(
+        map(len, samples.values())
+    )
+
+
 def rotated(arms: list[Arm], r: int) -> list[Arm]:
     """Round r's order: every arm once, starting one later each round (no arm always runs first)."""
     k = r % len(arms)
@@ -334,7 +350,15 @@ def main() -> None:
     )
     parser.add_argument("--out", type=Path, default=None, help="default results/perf-STAMP")
     parser.add_argument("--readme", action="store_true", help="put the table into benchmarks/README.md")
+    parser.add_argument(
+        "--more",
+        action="store_true",
+        help="add --rounds rounds to the sitting in --out (its perf.json; same options), e.g. after a "
+        "sitting with too few rounds or one cut short",
+    )
     args = parser.parse_args()
+    if args.more and args.out is None:
+        parser.error("--more needs --out, the sitting's directory")
     if args.epochs < 2 or args.rounds < 1:
         parser.error("--epochs must be >= 2 (a steady epoch) and --rounds >= 1")
     if args.max_train_samples is not None and args.max_train_samples < 1:
@@ -352,7 +376,11 @@ def main() -> None:
                   frameworks, args.max_train_samples)  # fmt: skip
     arms = arms_for(batches, args.model, frameworks)
     samples: dict[Arm, list[float]] = {arm: [] for arm in arms}
-    for r in range(args.rounds):
+    done = 0
+    if args.more:
+        samples, done = earlier_samples(out / "perf.json", arms)
+        args.rounds += done  # the table and perf.json count every round of the sitting
+    for r in range(done, args.rounds):
         round_start = time.perf_counter()
         for i, arm in enumerate(rotated(arms, r), 1):
             arm_start = time.perf_counter()

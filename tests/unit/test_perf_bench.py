@@ -148,3 +148,18 @@ def test_the_spec_carries_the_tier_and_the_training_prefix():
     assert plain.tier == "matched" and plain.workload.max_train_samples is None
     assert perf.train_rows(60000, 12000) == 12000 and perf.train_rows(60000, None) == 60000
     assert perf.train_rows(5000, 12000) == 5000
+
+
+def test_more_rounds_go_on_from_a_sittings_samples(tmp_path):
+    arms = perf.arms_for([32], "mlp", ("jax",))
+    stored = {arm.label: [0.1, 0.2, 0.3] for arm in arms}
+    stored[arms[0].label].append(0.4)  # a round cut short: only whole rounds are kept
+    (tmp_path / "perf.json").write_text(__import__("json").dumps({"samples": stored}))
+    samples, done = perf.earlier_samples(tmp_path / "perf.json", arms)
+    assert done == 3 and all(values == [0.1, 0.2, 0.3] for values in samples.values())
+    assert perf.rotated(arms, done)[0] == arms[3 % len(arms)]  # the rotation goes on where it stopped
+    (tmp_path / "other.json").write_text('{"samples": {"pytorch runner none b32": [1.0]}}')
+    with pytest.raises(SystemExit, match="other arms"):
+        perf.earlier_samples(tmp_path / "other.json", arms)
+    with pytest.raises(SystemExit, match="cannot read"):
+        perf.earlier_samples(tmp_path / "missing.json", arms)
