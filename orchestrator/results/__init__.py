@@ -78,20 +78,43 @@ def _verdict_phrase(row: WinnerRow) -> str:
     return f"{row.criterion} {v.text}"
 
 
+def _family_phrase(criterion: str, rows: list[WinnerRow]) -> str:
+    """More than two arms, one criterion: the best arm, what was decided against the baseline (arms
+    named) and how many are still open -- one phrase, not one per arm: 'time: best jax+jit:tuned;
+    vs pytorch: jax+jit:tuned faster by 41%, 17 inconclusive (~6 repeats)'."""
+    best = next((r.arm for r in rows if r.rank == 1), None)
+    baseline = next((r.baseline for r in rows if r.baseline), "")
+    decided, open_repeats = [], []
+    for r in rows:
+        v = r.verdict
+        if r.is_baseline or v is None:
+            continue
+        if v.outcome == "better" and v.winner is not None:
+            text = stats.advantage_text(v.winner, v.adjective, v.advantage)
+            decided.append(text if v.winner == r.arm else f"{text} than {r.arm}")  # the baseline won
+        elif v.outcome == "equivalent":
+            decided.append(f"{r.arm} equivalent (±{v.margin * 100:.3g}%)")
+        else:
+            open_repeats.append(v.repeats)
+    if open_repeats:
+        known = [n for n in open_repeats if n is not None]
+        more = stats.repeats_text(max(known)).replace("about ", "~") if known else ""
+        decided.append(f"{len(open_repeats)} inconclusive" + (f" (up to {more} repeats)" if more else ""))
+    head = f"{criterion}: best {best}" if best else criterion
+    return f"{head}; vs {baseline}: " + ", ".join(decided) if decided else head
+
+
 def summary_line(run: RunData, rows: list[WinnerRow], keep_contaminated: bool = False) -> str:
     """'12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, quality equivalent (±5%)'."""
     parts = [_status_counts(run, keep_contaminated)]
     for task in sorted({r.task for r in rows}):
-        # A baseline's own row (more than two arms) is what the others are judged against, not a verdict.
-        task_rows = [r for r in rows if r.task == task and not r.is_baseline]
-        several_pairs = len({(r.verdict.name_a, r.verdict.name_b) for r in task_rows if r.verdict}) > 1
-        phrases = []
-        for r in task_rows:
-            phrase = _verdict_phrase(r)
-            if several_pairs and r.verdict is not None:
-                phrase += f" [{r.verdict.name_a} vs {r.verdict.name_b}]"
-            phrases.append(phrase)
-        parts.append(f"{task}: " + ", ".join(phrases))
+        every = [r for r in rows if r.task == task]
+        if any(r.baseline for r in every):  # more than two arms: one phrase per criterion
+            criteria = list(dict.fromkeys(r.criterion for r in every))
+            phrases = [_family_phrase(c, [r for r in every if r.criterion == c]) for c in criteria]
+            parts.append(f"{task}: " + "; ".join(phrases))
+            continue
+        parts.append(f"{task}: " + ", ".join(_verdict_phrase(r) for r in every))
     # Beside every GPU verdict: what else differed than the framework (orchestrate: _check_cuda).
     for key in ("cuda_note", "gpu_mode_note"):
         if isinstance(run.meta.get(key), str):

@@ -99,7 +99,9 @@ def test_winner_table_ranks_all_arms_against_the_baseline_with_holm(run_dir: Pat
     assert sorted(v.ci_level for v in judged_rows.values()) == pytest.approx([0.95, 0.975, 1 - 0.05 / 3])
     winner = next(t for t in judged.tables if t.name == "winner")
     assert "| 4 of 4 | fake | fake |" in winner.markdown() and "baseline" in winner.markdown()
-    assert "[fake+jit vs fake]" in judged.summary and "time n/a" not in judged.summary
+    # One phrase per criterion, the arms named: the best, then each decision against the baseline.
+    assert "time: best pytorch; vs fake: pytorch faster by" in judged.summary
+    assert "fake+jit faster by" in judged.summary and "time n/a" not in judged.summary
 
 
 def test_the_suites_baseline_is_used_and_defaults_to_the_first_arm(tmp_path: Path) -> None:
