@@ -163,11 +163,7 @@ class KerasJaxSession(KerasEvaluation):
         running = float(logs["loss"])  # the epoch's one read: it waits for the last step
         jax.block_until_ready(state)  # ready with that step's loss (one executable); never waits long
         seconds = time.perf_counter() - start
-        trainable, non_trainable, optimizer, metrics = state  # back into the model, as fit does
-        model._jax_state = {"trainable_variables": trainable, "non_trainable_variables": non_trainable,
-                            "optimizer_variables": optimizer, "metrics_variables": metrics}  # fmt: skip
-        model._jax_state_synced = False
-        model.jax_state_sync()
+        _into_model(model, state)
         if self.first_steps_loss is None:
             seen = min(n, FIRST_STEPS * bs)
             self.first_steps_loss = (seen, running if first is None else float(first))
@@ -204,11 +200,7 @@ class KerasJaxSession(KerasEvaluation):
         running = float(last if rest is not None else last[-1])  # the epoch's one read
         jax.block_until_ready(state)  # ready with that step's loss (one executable); never waits long
         seconds = time.perf_counter() - start
-        trainable, non_trainable, optimizer, metrics = state  # back into the model, as fit does
-        model._jax_state = {"trainable_variables": trainable, "non_trainable_variables": non_trainable,
-                            "optimizer_variables": optimizer, "metrics_variables": metrics}  # fmt: skip
-        model._jax_state_synced = False
-        model.jax_state_sync()
+        _into_model(model, state)
         if keep:
             # The running loss after each batch (the partial batch's is the epoch's), as the loop's `first`.
             after = jnp.concatenate([*losses, last[None]] if rest is not None else losses)
@@ -288,6 +280,15 @@ class KerasJaxSession(KerasEvaluation):
 
 def _labels(y: np.ndarray) -> np.ndarray:
     return y.astype(np.int32) if np.issubdtype(y.dtype, np.integer) else y
+
+
+def _into_model(model: Any, state: Any) -> None:
+    """An epoch's final state back into the Keras model, as `fit` leaves it after its epochs."""
+    trainable, non_trainable, optimizer, metrics = state
+    model._jax_state = {"trainable_variables": trainable, "non_trainable_variables": non_trainable,
+                        "optimizer_variables": optimizer, "metrics_variables": metrics}  # fmt: skip
+    model._jax_state_synced = False
+    model.jax_state_sync()
 
 
 def build(spec: JobSpec, data: Arrays, weights: list[tuple[np.ndarray, np.ndarray]]) -> KerasJaxSession:
