@@ -69,7 +69,7 @@ MODELS = ("mlp", "cnn")  # the paper's classification network; suites/cnn.toml's
 # Which hand loop each runner mode is held against (whatever its tier).
 YARDSTICK = {"none": "eager", "jit": "compiled"}
 # The rows of one framework at one batch size, in table order: (kind, mode, tier).
-ROWS = (
+ROWS: tuple[tuple[str, str, Tier], ...] = (
     ("runner", "none", "matched"),
     ("hand", "eager", "matched"),
     ("runner", "jit", "matched"),
@@ -266,9 +266,8 @@ def earlier_samples(path: Path, arms: list[Arm]) -> tuple[dict[Arm, list[float]]
     if not isinstance(stored, dict) or set(stored) != set(by_label):
         raise SystemExit(f"error: --more: {path} holds other arms than these options plan")
     samples = {by_label[label]: [float(v) for v in values] for label, values in stored.items()}
-    return {arm: values[: min(map(len, samples.values()))] for arm, values in samples.items()}, min(
-        map(len, samples.values())
-    )
+    rounds = min(map(len, samples.values()))  # whole rounds only: a round cut short is run again
+    return {arm: values[:rounds] for arm, values in samples.items()}, rounds
 
 
 def rotated(arms: list[Arm], r: int) -> list[Arm]:

@@ -23,3 +23,13 @@ def chunked(
     chunks = [tuple(s[i : i + steps] for s in stacked) for i in range(0, full, steps)]
     rest = tuple(a[full * batch_size :] for a in arrays) if n % batch_size else None
     return chunks, rest
+
+
+def value_after(per_chunk: list[jax.Array], rest_value: jax.Array | None, step: int) -> jax.Array | None:
+    """The per-step value (loss total, running loss) after step `step` (0-based) of an epoch run in
+    chunks, from each chunk's per-step values and the partial batch's value (None without one);
+    None when the epoch has fewer steps. The parity probe's read, after the clock."""
+    import jax.numpy as jnp
+
+    after = jnp.concatenate([*per_chunk, *([rest_value[None]] if rest_value is not None else [])])
+    return after[step] if len(after) > step else None

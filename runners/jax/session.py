@@ -41,7 +41,7 @@ from jax import lax  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
 from runners.fairness import Split, check_shapes, layer_notes  # noqa: E402
-from runners.jax.chunks import chunked  # noqa: E402
+from runners.jax.chunks import chunked, value_after  # noqa: E402
 from runners.jax.device import configure, gpu_fields, pool_threads  # noqa: E402
 from runners.jax.network import Network, check_layout, variables  # noqa: E402
 from runners.jax.optim import optimizer  # noqa: E402
@@ -205,12 +205,10 @@ class JaxSession:
         running = float(total) / n  # the epoch's one read: it waits for the device before the clock stops
         seconds = time.perf_counter() - start
         self.params, self.stats, self.opt_state, self.rng = params, stats, opt_state, rng
-        if keep:
-            # The total after each batch (the partial batch's is the epoch's), as the loop's `first`.
-            after = jnp.concatenate([*totals, total[None]] if rest is not None else totals)
+        if keep:  # the total after batch FIRST_STEPS, as the loop's `first`
+            first = value_after(totals, total if rest is not None else None, FIRST_STEPS - 1)
             seen = min(n, FIRST_STEPS * bs)
-            first = after[FIRST_STEPS - 1] if len(after) >= FIRST_STEPS else total
-            self.first_steps_loss = (seen, float(first) / seen)
+            self.first_steps_loss = (seen, float(total if first is None else first) / seen)
         return seconds, running
 
     def memory_peak(self) -> tuple[int, str] | None:

@@ -48,7 +48,7 @@ import keras  # noqa: E402
 from jax import lax  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.jax.chunks import chunked  # noqa: E402
+from runners.jax.chunks import chunked, value_after  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
     KerasEvaluation,
     as_input,
@@ -143,14 +143,7 @@ class KerasJaxSession(KerasEvaluation):
             idx = jax.device_put(perm.astype(np.int32), self.device)
             xbs = jnp.split(jnp.take(self.x, idx, axis=0), ends)
             ybs = jnp.split(jnp.take(self.y, idx, axis=0), ends)
-        model.reset_metrics()  # what `fit` does at each epoch's start: the loss tracker restarts
-        # fit's per-epoch hand-over: the variables' values leave the model for the stateless steps.
-        state = model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
-                                     optimizer_variables=True, metrics_variables=True,
-                                     purge_model_variables=True)  # fmt: skip
-        # Committed to the job's device, as the step's outputs are: a mix of committed and uncommitted
-        # inputs is another signature to jax.jit, which recompiled the step in epoch 2 (0.3 s).
-        state = jax.device_put(state, self.device)
+        state = self._state_out()
         step = self.step
         first_at = FIRST_STEPS - 1 if self.first_steps_loss is None else -1
         first = None
@@ -177,11 +170,7 @@ class KerasJaxSession(KerasEvaluation):
             idx = jax.device_put(perm.astype(np.int32), self.device)
             xy = (jnp.take(self.x, idx, axis=0), jnp.take(self.y, idx, axis=0))
             chunks, rest = chunked(xy, bs, STEPS_PER_EXECUTION)
-        model.reset_metrics()
-        state = model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
-                                     optimizer_variables=True, metrics_variables=True,
-                                     purge_model_variables=True)  # fmt: skip
-        state = jax.device_put(state, self.device)  # committed, as in train_epoch
+        state = self._state_out()
         steps, step = self.steps, self.step
         assert steps is not None
         keep = self.first_steps_loss is None  # epoch 1: each chunk's per-step losses, on the device
@@ -201,15 +190,21 @@ class KerasJaxSession(KerasEvaluation):
         jax.block_until_ready(state)  # ready with that step's loss (one executable); never waits long
         seconds = time.perf_counter() - start
         _into_model(model, state)
-        if keep:
-            # The running loss after each batch (the partial batch's is the epoch's), as the loop's `first`.
-            after = jnp.concatenate([*losses, last[None]] if rest is not None else losses)
-            seen = min(n, FIRST_STEPS * bs)
-            self.first_steps_loss = (
-                seen,
-                float(after[FIRST_STEPS - 1]) if len(after) >= FIRST_STEPS else running,
-            )
+        if keep:  # the running loss after batch FIRST_STEPS, as the loop's `first`
+            first = value_after(losses, last if rest is not None else None, FIRST_STEPS - 1)
+            self.first_steps_loss = (min(n, FIRST_STEPS * bs), running if first is None else float(first))
         return seconds, running
+
+    def _state_out(self) -> Any:
+        """fit's per-epoch hand-over: the loss tracker restarts (`reset_metrics`, as at each epoch's
+        start) and the variables' values leave the model for the stateless steps, committed to the
+        job's device, as the step's outputs are: a mix of committed and uncommitted inputs is another
+        signature to jax.jit, which recompiled the step in epoch 2 (0.3 s)."""
+        self.model.reset_metrics()
+        state = self.model._get_jax_state(trainable_variables=True, non_trainable_variables=True,
+                                          optimizer_variables=True, metrics_variables=True,
+                                          purge_model_variables=True)  # fmt: skip
+        return jax.device_put(state, self.device)
 
     def is_oom(self, exc: BaseException) -> bool:
         text = str(exc)
