@@ -149,6 +149,7 @@ class Training:
     gpu_telemetry: GpuTelemetry | None = None
     initial_loss: float = math.nan
     evaluation_seconds: float = 0.0
+    epoch_setup_seconds: float = 0.0  # train_epoch's wall time outside its own clock, summed
     order_sha256: str = ""
     labels: np.ndarray | None = None  # the validation labels (an autoencoder's targets are its inputs)
     readable: bool = True  # /proc/stat could be read: the epochs' outside_cores mean something
@@ -205,6 +206,7 @@ class Training:
             steady_epoch_seconds=float(np.median(epoch_times[1:])) if len(epoch_times) > 1 else None,
             total_train_seconds=sum(epoch_times),
             evaluation_seconds=self.evaluation_seconds,
+            epoch_setup_seconds=self.epoch_setup_seconds,
             startup_seconds=STARTUP_SECONDS,
         )
         fp = session.fingerprint()
@@ -276,7 +278,9 @@ class Training:
             before = noise.sample()
             if monitor is not None:
                 monitor.epoch_start()
+            t = time.perf_counter()
             seconds, running = session.train_epoch(perm)
+            self.epoch_setup_seconds += max(0.0, time.perf_counter() - t - seconds)
             timed.append(noise.between(before, noise.sample()))
             joules = monitor.epoch_end() if monitor is not None else None
             device = getattr(session, "device_timing", None)

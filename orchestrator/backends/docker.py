@@ -388,7 +388,7 @@ class DockerBackend(Closeable):
         container is gone when this returns or raises (Ctrl-C included)."""
         from docker.errors import DockerException
 
-        start = time.monotonic()
+        start = time.monotonic()  # the wall includes create and start: the "process" part of a job
         container_id = None
         try:
             try:
@@ -397,12 +397,11 @@ class DockerBackend(Closeable):
             except DockerException as exc:
                 log.write(f"# docker could not start the job: {' '.join(str(exc).split())}\n")
                 return Outcome(exit_code=None, wall_seconds=time.monotonic() - start, timed_out=False)
-            start = time.monotonic()
             pump = threading.Thread(
                 target=_pump, args=(self._streams, container_id, log, on_event), daemon=True
             )
             pump.start()
-            timed_out, state = self._wait(container_id, start, deadline)
+            timed_out, state = self._wait(container_id, time.monotonic(), deadline)
             pump.join(timeout=10)
             wall = time.monotonic() - start
             code = process_exit_code(int(state.get("ExitCode", -1)))
@@ -415,6 +414,14 @@ class DockerBackend(Closeable):
                 self._remove(container_id)
 
     def _wait(self, container_id: str, start: float, deadline: float) -> tuple[bool, dict[str, Any]]:
+        """Until the container stops, killing it past the deadline. The engine's blocking wait, in a
+        thread, says the moment it stops (a poll alone would leave up to a poll interval between
+        every two jobs); the poll stays for the deadline, and as the fallback if that call fails."""
+        stopped = threading.Event()
+        waiter = threading.Thread(
+            target=_block_until_stopped, args=(self._streams, container_id, stopped), daemon=True
+        )
+        waiter.start()
         timed_out, killed_at = False, 0.0
         while True:
             state: dict[str, Any] = self.client.api.inspect_container(container_id)["State"]
@@ -426,7 +433,7 @@ class DockerBackend(Closeable):
                 self._kill(container_id)
             elif timed_out and now - killed_at > STOP_AFTER_KILL_SECONDS:
                 raise DockerBackendError(f"container {container_id[:12]} still runs 30s after SIGKILL")
-            time.sleep(0.1 if now - start < 5 else 0.25)
+            stopped.wait(timeout=0.1 if now - start < 5 else 0.25)
 
     def _kill(self, container_id: str) -> None:
         from docker.errors import APIError
@@ -435,6 +442,17 @@ class DockerBackend(Closeable):
             self.client.api.kill(container_id)
         except APIError:  # it stopped between the poll and the kill
             pass
+
+
+def _block_until_stopped(client: Any, container_id: str, stopped: threading.Event) -> None:
+    from docker.errors import DockerException
+    from requests.exceptions import RequestException
+
+    try:
+        client.api.wait(container_id)  # a client without a read timeout: returns when the container stops
+    except (DockerException, RequestException):  # the engine hiccuped: _wait's poll still finds the exit
+        return
+    stopped.set()
 
 
 def _pump(client: Any, container_id: str, log: IO[str], on_event: Callable[[dict], None]) -> None:

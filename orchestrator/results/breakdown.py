@@ -5,6 +5,8 @@ run's own wall time in run.json:
 
     timed training   the clocked epochs (what the verdicts compare)
     evaluation       train and validation sets evaluated outside the clock, before and after epochs
+    epoch setup      each epoch's preparation before its clock starts (batch order applied to the
+                     data, split into batches, device synchronised)
     imports          importing the framework
     data, build      loading the prepared data; building model, weights, optimizer
     startup          process start until the harness runs (interpreter, bench's own imports)
@@ -25,8 +27,8 @@ from orchestrator.collect import read_report
 from orchestrator.results.tidy import RunData
 from schemas.report import RunReport
 
-PARTS = ("timed training", "evaluation", "imports", "data", "build", "startup", "bookkeeping", "process",
-         "re-runs", "orchestrator")  # fmt: skip
+PARTS = ("timed training", "evaluation", "epoch setup", "imports", "data", "build", "startup", "bookkeeping",
+         "process", "re-runs", "orchestrator")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,14 @@ def _job_parts(report: RunReport) -> dict[str, float]:
              "build": t.build_seconds}  # fmt: skip
     if t.evaluation_seconds is not None:
         parts["evaluation"] = t.evaluation_seconds
+    if t.epoch_setup_seconds is not None:
+        parts["epoch setup"] = t.epoch_setup_seconds
     if t.startup_seconds is not None:
         parts["startup"] = t.startup_seconds
     if t.runner_seconds is not None:
         named = t.import_seconds + t.data_seconds + t.build_seconds + t.total_train_seconds
-        parts["bookkeeping"] = max(0.0, t.runner_seconds - named - (t.evaluation_seconds or 0.0))
+        outside = (t.evaluation_seconds or 0.0) + (t.epoch_setup_seconds or 0.0)
+        parts["bookkeeping"] = max(0.0, t.runner_seconds - named - outside)
         if report.wall_seconds is not None:
             parts["process"] = max(0.0, report.wall_seconds - t.runner_seconds - (t.startup_seconds or 0.0))
     return parts

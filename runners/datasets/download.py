@@ -7,9 +7,6 @@ files, so a dead first mirror costs one timeout, not four.
 
 from __future__ import annotations
 
-import http.client
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -87,6 +84,12 @@ def fetch_verified(
 def _download(url: str, dest: Path, expected: str, timeout: float) -> None:
     """Fetch into memory (an IDX .gz is at most ~30 MB), verify, then write atomically: the cache
     never holds a partial or unverified file."""
+    # Imported here, not at the top: every runner process imports this module, few ever download, and
+    # urllib's import (ssl, email, http) is ~30 ms of each job's start-up.
+    import http.client
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

@@ -38,6 +38,18 @@ def test_every_second_of_a_job_is_counted_once(tmp_path: Path) -> None:
     assert spent.line().startswith("wall 40 s: timed training 75%, evaluation 7.5%")
 
 
+def test_each_epochs_setup_is_its_own_part_not_bookkeeping(tmp_path: Path) -> None:
+    a = make_spec("pytorch")
+    report = _timed(a, 10.0, 2.0, 0.4, 13.0, 14.0)
+    assert report.timing is not None
+    timing = report.timing.model_copy(update={"epoch_setup_seconds": 0.15})
+    run_dir = write_run(tmp_path, [(a, report.model_copy(update={"timing": timing}))],
+                        {"name": "t", "state": "complete", "wall_seconds": 15.0})  # fmt: skip
+    s = wall_breakdown(load_run(run_dir), run_dir).seconds
+    assert s["epoch setup"] == pytest.approx(0.15) and s["bookkeeping"] == pytest.approx(0.2 - 0.15)
+    assert sum(s.values()) == pytest.approx(15.0)
+
+
 def test_the_breakdown_is_written_printed_and_in_the_page(tmp_path: Path) -> None:
     a = make_spec("pytorch")
     run_dir = write_run(tmp_path, [(a, _timed(a, 10.0, 2.0, 0.4, 13.0, 14.0))],
