@@ -14,6 +14,7 @@ from orchestrator.errors import BenchError
 from orchestrator.rerender import open_run_dir, rerender
 from orchestrator.results import Judged, judge
 from orchestrator.results._format import Table
+from orchestrator.results.breakdown import wall_breakdown
 from orchestrator.results.parity import ParityRow
 from orchestrator.results.plots import WHICH, figure, tasks_in
 from orchestrator.results.stats import Verdict
@@ -127,13 +128,13 @@ class Run:
 
     @property
     def tables(self) -> dict[str, Table]:
-        """Every table by file stem (results_<task>, winner, parity): `.markdown()` and `.csv()`
-        give the bytes `bench report` writes to tables/<name>.md and .csv.
+        """Every table by file stem (results_<task>, winner, parity, wall_time: each job's seconds by
+        part): `.markdown()` and `.csv()` give the bytes `bench report` writes to tables/<name>.md and .csv.
 
         Example:
             >>> print(run.tables["winner"].markdown())
         """
-        tables = [*self._judged.tables, self._judged.parity]
+        tables = [*self._judged.tables, self._judged.parity, wall_breakdown(self._data, self.run_dir).table()]
         return {table.name: table for table in tables}
 
     @property

@@ -259,6 +259,7 @@ def _environments(
 
 def _render(run: RunDir, console: Console) -> None:
     rendered = render_run(run.root)
+    run.update_meta(wall_time=rendered.wall_json)  # the run's record keeps where its time went
     console.print(rendered.summary)
     if rendered.wall_time:
         console.print(f"where the wall time went: {rendered.wall_time}")

@@ -14,7 +14,7 @@ Every file is written atomically. metrics.csv and the tables are byte-for-byte r
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -37,7 +37,16 @@ from orchestrator.results.tidy import (
 )
 from schemas.common import write_text_atomic
 
-__all__ = ["Judged", "Rendered", "judge", "load_run", "metrics_frame", "recorded_margin", "render_run", "summary_line"]
+__all__ = [
+    "Judged",
+    "Rendered",
+    "judge",
+    "load_run",
+    "metrics_frame",
+    "recorded_margin",
+    "render_run",
+    "summary_line",
+]
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Rendered:
     paths: list[Path]  # every file written
     summary: str  # '12 jobs: 11 ok, 1 crashed; classification: time pytorch faster by 41%, ...'
     wall_time: str = ""  # 'wall 688 s: timed training 74%, evaluation 9.1%, ...' (results/breakdown.py)
+    wall_json: dict[str, object] = field(default_factory=dict)  # the same, summed and per job (run.json)
 
     @property
     def report(self) -> Path:
@@ -163,7 +173,9 @@ def judge(run: RunData, margin: float | None = None, keep_contaminated: bool | N
     tables, rows = build_tables(final, margin, recorded_gemm(run.meta), run.baseline)
     tables += compile_tables(metrics, final, len(tables) + 1)
     prows = parity_rows(run)
-    return Judged(metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep)
+    return Judged(
+        metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep
+    )
 
 
 def render_run(
@@ -185,7 +197,10 @@ def render_run(
 
     spent = wall_breakdown(run, run_dir)
     written.append(write_breakdown(spent, run_dir / "tables" / "wall_time.json"))
+    per_job = spent.table()
+    written.append(write_text_atomic(run_dir / "tables" / "wall_time.md", per_job.markdown()))
+    written.append(write_text_atomic(run_dir / "tables" / "wall_time.csv", per_job.csv()))
     page = render_html(run, judged.summary, judged.tables, judged.parity, judged.parity_rows, figures,
-                       judged.keep_contaminated, spent.line())  # fmt: skip
+                       judged.keep_contaminated, spent.line(), per_job)  # fmt: skip
     written.append(write_text_atomic(run_dir / "report.html", page))
-    return Rendered(written, judged.summary, spent.line())
+    return Rendered(written, judged.summary, spent.line(), spent.as_json())

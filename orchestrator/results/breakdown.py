@@ -24,17 +24,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.collect import read_report
-from orchestrator.results.tidy import RunData
+from orchestrator.jobs import label
+from orchestrator.results._format import Table
+from orchestrator.results.tidy import Job, RunData
 from schemas.report import RunReport
 
 PARTS = ("timed training", "evaluation", "epoch setup", "imports", "data", "build", "startup", "bookkeeping",
          "process", "re-runs", "orchestrator")  # fmt: skip
+JOB_PARTS = PARTS[:-2]  # re-runs and orchestrator belong to the run, not to one job
+
+
+@dataclass(frozen=True)
+class JobSpent:
+    spec_id: str
+    label: str  # arm, task, repeat (orchestrator/jobs.py: label)
+    seconds: dict[str, float]  # JOB_PARTS -> seconds (only what its report measured)
+    wall: float | None  # the process wall time the orchestrator saw
 
 
 @dataclass(frozen=True)
 class Breakdown:
     seconds: dict[str, float]  # PARTS -> seconds (only what was measured)
     wall: float | None  # the run's wall time (run.json), when recorded
+    jobs: tuple[JobSpent, ...] = ()
 
     def shares(self) -> dict[str, float]:
         total = self.wall or sum(self.seconds.values())
@@ -47,8 +59,40 @@ class Breakdown:
         return head + ": " + ", ".join(f"{k} {_pct(v)}" for k, v in shares if v > 0)
 
     def as_json(self) -> dict[str, object]:
+        jobs = [{"spec_id": j.spec_id, "job": j.label, "wall_seconds": j.wall,
+                 "seconds": {k: round(v, 3) for k, v in j.seconds.items()}} for j in self.jobs]  # fmt: skip
         return {"wall_seconds": self.wall, "seconds": {k: round(v, 3) for k, v in self.seconds.items()},
-                "shares": {k: round(v, 4) for k, v in self.shares().items()}}  # fmt: skip
+                "shares": {k: round(v, 4) for k, v in self.shares().items()}, "jobs": jobs}  # fmt: skip
+
+    def table(self) -> Table:
+        """One row per job: its process wall time and the seconds of each part (a blank: not measured)."""
+        parts = [p for p in JOB_PARTS if any(p in j.seconds for j in self.jobs)]
+        rows = tuple((j.label, _secs(j.wall), *(_secs(j.seconds.get(p)) for p in parts)) for j in self.jobs)
+        csv_rows = tuple((j.spec_id, j.label, _raw(j.wall), *(_raw(j.seconds.get(p)) for p in parts))
+                         for j in self.jobs)  # fmt: skip
+        return Table(
+            name="wall_time",
+            title="Where the wall time went, per job",
+            caption="Seconds of each job's process, by part (orchestrator/results/breakdown.py); the run's "
+            "re-runs and the orchestrator's time between jobs are in the summary line.",
+            headers=("job", "wall s", *parts),
+            rows=rows,
+            csv_headers=(
+                "spec_id",
+                "job",
+                "wall_seconds",
+                *(p.replace(" ", "_") + "_seconds" for p in parts),
+            ),
+            csv_rows=csv_rows,
+        )
+
+
+def _secs(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}" if value >= 1 or value == 0 else f"{value:.2f}"
+
+
+def _raw(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
 
 
 def _pct(share: float) -> str:
@@ -85,21 +129,32 @@ def _attempts_wall(run_dir: Path) -> float:
     return total
 
 
+def _in_plan_order(job: Job) -> tuple[str, str, int, str]:
+    """Arm, task, repeat: each arm's jobs together, repeats in order (spec ids are hashes)."""
+    if job.spec is None:
+        return ("~", "", 0, job.spec_id)
+    return (label(job.spec).split()[0], job.spec.workload.task, job.spec.repeat, job.spec_id)
+
+
 def wall_breakdown(run: RunData, run_dir: Path) -> Breakdown:
     seconds = dict.fromkeys(PARTS, 0.0)
     in_jobs = 0.0
-    for job in run.jobs:
+    jobs = []
+    for job in sorted(run.jobs, key=_in_plan_order):
         if job.report is None:
             continue
-        for part, value in _job_parts(job.report).items():
+        parts = _job_parts(job.report)
+        for part, value in parts.items():
             seconds[part] += value
         in_jobs += job.report.wall_seconds or 0.0
+        name = label(job.spec) if job.spec is not None else job.spec_id
+        jobs.append(JobSpent(job.spec_id, " ".join(name.split()), parts, job.report.wall_seconds))
     seconds["re-runs"] = _attempts_wall(run_dir)
     wall = run.meta.get("wall_seconds")
     wall = float(wall) if isinstance(wall, int | float) and wall > 0 else None
     if wall is not None:
         seconds["orchestrator"] = max(0.0, wall - in_jobs - seconds["re-runs"])
-    return Breakdown({k: v for k, v in seconds.items() if v > 0}, wall)
+    return Breakdown({k: v for k, v in seconds.items() if v > 0}, wall, tuple(jobs))
 
 
 def write_breakdown(breakdown: Breakdown, path: Path) -> Path:

@@ -271,6 +271,7 @@ def render_html(
     plots: Sequence[Plot],
     keep_contaminated: bool = False,
     wall_time: str = "",
+    wall_per_job: Table | None = None,
 ) -> str:
     tasks = sorted({str(j.task) for j in run.jobs if j.task is not None})
     meta_bits = [f"state: {run.state}"]
@@ -292,6 +293,7 @@ def render_html(
         table_section(parity_tab),
         el("h2", "Plots"),
         plot_figures(plots),
+        table_section(wall_per_job) if wall_per_job is not None and wall_per_job.rows else join([]),
         el("h2", "Environment fingerprint"),
         side_by_side(run, "env"),
         el("h2", "Fairness manifest"),

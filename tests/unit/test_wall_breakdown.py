@@ -67,3 +67,34 @@ def test_reports_from_before_the_split_still_add_up(tmp_path: Path) -> None:
     spent = wall_breakdown(load_run(run_dir), run_dir)
     assert "evaluation" not in spent.seconds and "orchestrator" not in spent.seconds and spent.wall is None
     assert spent.line().startswith(f"{sum(spent.seconds.values()):.0f} s in jobs")
+
+
+def test_each_job_has_its_own_row_and_the_rows_add_up_to_the_sums(tmp_path: Path) -> None:
+    a, b = make_spec("pytorch"), make_spec("tensorflow")
+    jobs = [(a, _timed(a, 10.0, 2.0, 0.4, 13.0, 14.0)), (b, _timed(b, 20.0, 1.0, 0.6, 22.0, 23.0))]
+    run_dir = write_run(tmp_path, jobs, {"name": "t", "state": "complete", "wall_seconds": 40.0})
+    spent = wall_breakdown(load_run(run_dir), run_dir)
+    assert [j.spec_id for j in spent.jobs] == [a.spec_id, b.spec_id]
+    for part in ("timed training", "evaluation", "startup", "bookkeeping", "process"):
+        assert sum(j.seconds.get(part, 0.0) for j in spent.jobs) == pytest.approx(spent.seconds[part])
+    assert [j.wall for j in spent.jobs] == [14.0, 23.0]
+    stored = spent.as_json()["jobs"]
+    assert isinstance(stored, list) and stored[0]["spec_id"] == a.spec_id
+    table = spent.table()
+    assert table.headers[:3] == ("job", "wall s", "timed training")
+    assert len(table.rows) == 2 and table.rows[0][1] == "14.0"
+    assert "orchestrator" not in table.headers  # a run-level part, not a job's
+
+
+def test_the_per_job_table_is_in_the_page_and_its_files(tmp_path: Path) -> None:
+    a = make_spec("pytorch")
+    run_dir = write_run(tmp_path, [(a, _timed(a, 10.0, 2.0, 0.4, 13.0, 14.0))],
+                        {"name": "t", "state": "complete", "wall_seconds": 20.0})  # fmt: skip
+    rendered = render_run(run_dir, plots=False)
+    assert "Where the wall time went, per job" in (run_dir / "report.html").read_text()
+    assert (run_dir / "tables" / "wall_time.csv").read_text().startswith("spec_id,")
+    assert (
+        "| pytorch classification repeat 0 | 14.0 | 10.0 |"
+        in (run_dir / "tables" / "wall_time.md").read_text()
+    )
+    assert rendered.wall_json["seconds"]["orchestrator"] == 6.0  # what the orchestrator puts in run.json
