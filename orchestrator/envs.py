@@ -100,22 +100,14 @@ def version_input(framework: str, version: str, variant: str = "cpu") -> str:
     lines, replaced = [], False
     for line in source.read_text().splitlines():
         match = _REQUIREMENT.match(line.strip())
-        if (
-            match is not None
-            and not line.lstrip().startswith(("#", "-"))
-            and normalize(match.group(1)) in packages
-        ):
+        if match is not None and not line.lstrip().startswith(("#", "-")) and normalize(match.group(1)) in packages:
             lines.append(f"{match.group(1)}=={version}")
             replaced = True
         else:
             lines.append(line)
     if not replaced:
-        raise ValueError(
-            f"{_shown(source)} pins none of {', '.join(sorted(packages)) or 'no package'}: nothing to vary"
-        )
-    header = (
-        f"# {framework} with {'/'.join(sorted(packages))} {version}: {_shown(source)}, its main pin replaced"
-    )
+        raise ValueError(f"{_shown(source)} pins none of {', '.join(sorted(packages)) or 'no package'}: nothing to vary")
+    header = f"# {framework} with {'/'.join(sorted(packages))} {version}: {_shown(source)}, its main pin replaced"
     return "\n".join([header, *lines]) + "\n"
 
 
@@ -159,9 +151,7 @@ def ensure_lock(name: str, log: Callable[[str], None] = print, variant: str = "c
         compile_lock(source, lock)
     except (subprocess.CalledProcessError, OSError) as exc:
         source.unlink(missing_ok=True)  # locked next time, not taken as current
-        raise RuntimeError(
-            f"{name}: cannot lock {framework} at {version} (uv pip compile failed: {exc})"
-        ) from None
+        raise RuntimeError(f"{name}: cannot lock {framework} at {version} (uv pip compile failed: {exc})") from None
     return lock
 
 
@@ -290,12 +280,8 @@ def main(argv: list[str] | None = None) -> None:
         description="Build or verify runner virtualenvs; print their pythons. --lock: regenerate locks.",
     )
     parser.add_argument("--variant", choices=VARIANTS, default="cpu")
-    parser.add_argument(
-        "--lock", nargs="+", type=Path, metavar="INPUT", help="requirements .in files to lock (make locks)"
-    )
-    parser.add_argument(
-        "frameworks", nargs="*", metavar="FRAMEWORK", help="a framework, or FRAMEWORK@VERSION"
-    )
+    parser.add_argument("--lock", nargs="+", type=Path, metavar="INPUT", help="requirements .in files to lock (make locks)")
+    parser.add_argument("frameworks", nargs="*", metavar="FRAMEWORK", help="a framework, or FRAMEWORK@VERSION")
     args = parser.parse_args(argv)
     if args.lock:
         failed = lock_inputs(args.lock)

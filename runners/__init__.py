@@ -11,13 +11,7 @@ Adding a framework: a package here with `__main__.py` calling `harness.main(NAME
 the contract tests in tests/integration then cover it.
 """
 
-FRAMEWORKS: tuple[str, ...] = (
-    "tensorflow",
-    "pytorch",
-    "keras-jax",
-    "keras-torch",
-    "jax",
-)  # real runners with their own environment
+FRAMEWORKS: tuple[str, ...] = ("tensorflow", "pytorch", "keras-jax", "keras-torch", "jax")  # real runners with their own environment
 
 
 def module_for(framework: str) -> str:

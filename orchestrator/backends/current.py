@@ -25,13 +25,7 @@ from runners.environment import env_hash
 from schemas.common import ROOT
 
 # The module each runner imports: a framework missing here is skipped with this reason.
-_NEEDS = {
-    "pytorch": "torch",
-    "tensorflow": "tensorflow",
-    "keras-jax": "jax",
-    "keras-torch": "torch",
-    "fake": "numpy",
-}
+_NEEDS = {"pytorch": "torch", "tensorflow": "tensorflow", "keras-jax": "jax", "keras-torch": "torch", "fake": "numpy"}
 
 
 @cache

@@ -45,8 +45,7 @@ def show(
     ] = None,
     task: Annotated[str | None, typer.Option("--task", help="only this task")] = None,
     arm: Annotated[
-        str | None,
-        typer.Option("--arm", help="only this arm: a framework, or one with its compile mode (pytorch+jit)"),
+        str | None, typer.Option("--arm", help="only this arm: a framework, or one with its compile mode (pytorch+jit)")
     ] = None,
     store: StoreOption = None,
     plot: Annotated[

@@ -236,12 +236,7 @@ def _job_task(
     with (
         _environ(env),
         select_backend(
-            backend_name,
-            [spec.framework],
-            lambda _: None,
-            variant,
-            bool(gpu_ids),
-            spec.framework_version is not None,
+            backend_name, [spec.framework], lambda _: None, variant, bool(gpu_ids), spec.framework_version is not None
         ) as backend,
     ):
         # Ray runs tasks side by side on its nodes: whatever the GPUs, that is throughput mode.

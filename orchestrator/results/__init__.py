@@ -37,16 +37,7 @@ from orchestrator.results.tidy import (
 )
 from schemas.common import write_text_atomic
 
-__all__ = [
-    "Judged",
-    "Rendered",
-    "judge",
-    "load_run",
-    "metrics_frame",
-    "recorded_margin",
-    "render_run",
-    "summary_line",
-]
+__all__ = ["Judged", "Rendered", "judge", "load_run", "metrics_frame", "recorded_margin", "render_run", "summary_line"]
 
 
 @dataclass(frozen=True)
@@ -173,9 +164,7 @@ def judge(run: RunData, margin: float | None = None, keep_contaminated: bool | N
     tables, rows = build_tables(final, margin, recorded_gemm(run.meta), run.baseline)
     tables += compile_tables(metrics, final, len(tables) + 1)
     prows = parity_rows(run)
-    return Judged(
-        metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep
-    )
+    return Judged(metrics, tables, rows, prows, parity_table(prows), summary_line(run, rows, keep), margin, keep)
 
 
 def render_run(

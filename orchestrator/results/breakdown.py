@@ -77,12 +77,7 @@ class Breakdown:
             "re-runs and the orchestrator's time between jobs are in the summary line.",
             headers=("job", "wall s", *parts),
             rows=rows,
-            csv_headers=(
-                "spec_id",
-                "job",
-                "wall_seconds",
-                *(p.replace(" ", "_") + "_seconds" for p in parts),
-            ),
+            csv_headers=("spec_id", "job", "wall_seconds", *(p.replace(" ", "_") + "_seconds" for p in parts)),
             csv_rows=csv_rows,
         )
 

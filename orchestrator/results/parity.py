@@ -184,12 +184,9 @@ def parity_table(rows: list[ParityRow]) -> Table:
         f"<= {FIRST_STEPS_RTOL:g}, epoch-1 running loss <= {EPOCH1_RTOL:g} (relative difference = "
         "|a - b| / max(|a|, |b|)). Drift: the epoch-1 difference is larger although the first steps "
         "agreed; float32 rounding differences between the frameworks' kernels grow over a long epoch. "
-        + (
-            "Dropout: each framework draws its own masks, so only what comes before training (setup and "
-            "initial loss) is checked for a network with a dropout rate above 0. "
-            if any("dropout" in r.check for r in rows)
-            else ""
-        )
+        + ("Dropout: each framework draws its own masks, so only what comes before training (setup and "
+           "initial loss) is checked for a network with a dropout rate above 0. "
+           if any("dropout" in r.check for r in rows) else "")
         + f"{len(rows)} pairs, {n_fail} failing, {sum(r.check.startswith('drift') for r in rows)} drifting."
     )
     return Table(

@@ -286,11 +286,7 @@ class Decisions:
 
 
 def decide_log(
-    x: FloatArray,
-    y: FloatArray,
-    margin: float = MIN_MARGIN,
-    level: float = CI_LEVEL,
-    tost_level: float = TOST_LEVEL,
+    x: FloatArray, y: FloatArray, margin: float = MIN_MARGIN, level: float = CI_LEVEL, tost_level: float = TOST_LEVEL
 ) -> Decisions:
     """The whole rule on rows of log values (the simulation test calls this directly)."""
     bound = math.log1p(_checked_margin(margin))
@@ -354,12 +350,7 @@ def level_text(level: float) -> str:
 
 
 def advantage_text(
-    winner: str,
-    adjective: str,
-    x: float,
-    lo: float | None = None,
-    hi: float | None = None,
-    level: float = CI_LEVEL,
+    winner: str, adjective: str, x: float, lo: float | None = None, hi: float | None = None, level: float = CI_LEVEL
 ) -> str:
     """'pytorch faster by 25% [95% CI 18%–31%]', or from 100% up as a multiple, interval included:
     'pytorch 12.4x faster [95% CI 11.9x–13.0x]' (the slower takes 12.4 times as long). An infinite

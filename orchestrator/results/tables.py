@@ -230,12 +230,8 @@ def results_table(final: pd.DataFrame, task: str, number: int, gemm: dict[str, f
             if target is not None
             else "Time to target: the suite sets no target for this task"
         )
-        + (
-            ". ARI: adjusted Rand index of k-means (one cluster per class) on the validation codes against "
-            "the labels, after the last epoch (1 = the classes recovered, 0 = chance)"
-            if has_ari(group)
-            else ""
-        )
+        + (". ARI: adjusted Rand index of k-means (one cluster per class) on the validation codes against "
+           "the labels, after the last epoch (1 = the classes recovered, 0 = chance)" if has_ari(group) else "")
         + ". Peak RSS: the runner's peak resident memory (getrusage: its own process or its largest "
         "child, whichever is larger). Hardware: "
         + (" | ".join(hardware_classes(group)) or MISSING)
@@ -259,9 +255,7 @@ class WinnerRow:
     criterion: str  # "time", "epoch time", "quality" or "time to target"
     measure: str  # "total_train_seconds" / "accuracy" / "mse" / "seconds_to_target"
     better: str
-    verdict: (
-        stats.Verdict | None
-    )  # None: fewer than two arms ran this task, none reached the target, or the baseline's row
+    verdict: stats.Verdict | None  # None: fewer than two arms ran this task, none reached the target, or the baseline's row
     note: str = ""
     target: str = ""  # time to target: 'val accuracy >= 0.88'
     # More than two arms (`family_rows`): every arm gets a row, ranked by median; the others' verdicts
@@ -344,23 +338,13 @@ def _judging(row: WinnerRow) -> tuple[stats.Direction, str, bool]:
 def _pair_verdicts(row: WinnerRow, values: dict[str, list[float]], margin: float) -> list[stats.Verdict]:
     better, adjective, censored = _judging(row)
     return [
-        stats.verdict(
-            values[fa],
-            values[fb],
-            better=better,
-            name_a=fa,
-            name_b=fb,
-            margin=margin,
-            adjective=adjective,
-            censored=censored,
-        )  # fmt: skip
+        stats.verdict(values[fa], values[fb], better=better, name_a=fa, name_b=fb, margin=margin,
+                      adjective=adjective, censored=censored)  # fmt: skip
         for fa, fb in itertools.combinations(sorted(values), 2)
     ]
 
 
-def family_rows(
-    row: WinnerRow, values: dict[str, list[float]], baseline: str, margin: float
-) -> list[WinnerRow]:
+def family_rows(row: WinnerRow, values: dict[str, list[float]], baseline: str, margin: float) -> list[WinnerRow]:
     """Every arm of one task x criterion, best median first (arms without a value last, then by
     name); the baseline's row has no verdict, every other one its Holm-adjusted verdict against it."""
     better, adjective, censored = _judging(row)
@@ -368,18 +352,14 @@ def family_rows(
         values, baseline, better=better, margin=margin, adjective=adjective, censored=censored
     )
     sign = 1.0 if row.better == "lower" else -1.0
-    medians = {
-        arm: float(pd.Series(v, dtype="float64").median()) if v else math.nan for arm, v in values.items()
-    }
+    medians = {arm: float(pd.Series(v, dtype="float64").median()) if v else math.nan for arm, v in values.items()}
     order = sorted(values, key=lambda arm: (math.isnan(medians[arm]), sign * medians[arm] if not
                                             math.isnan(medians[arm]) else 0.0, arm))  # fmt: skip
     out = []
     for i, arm in enumerate(order):
         rank = None if math.isnan(medians[arm]) else i + 1
         ranked = replace(row, arm=arm, rank=rank, arms=len(order), baseline=baseline)
-        out.append(
-            replace(ranked, note="baseline") if arm == baseline else replace(ranked, verdict=verdicts[arm])
-        )
+        out.append(replace(ranked, note="baseline") if arm == baseline else replace(ranked, verdict=verdicts[arm]))
     return out
 
 
@@ -445,12 +425,8 @@ def winner_table(rows: list[WinnerRow], number: int, margin: float = stats.MIN_M
         "epoch; time to target (where the suite sets a target) = training seconds until the first epoch "
         "whose validation metric reached it, a job that never did counting as slower than any that did "
         "(+inf: ranked, never left out; its verdict says how many jobs of each side reached it)"
-        + (
-            "; clustering (autoencoders) = adjusted Rand index of k-means on the validation codes after the "
-            "last epoch"
-            if any(r.criterion == "clustering" for r in rows)
-            else ""
-        )
+        + ("; clustering (autoencoders) = adjusted Rand index of k-means on the validation codes after the "
+           "last epoch" if any(r.criterion == "clustering" for r in rows) else "")
         + "."
     )
     csv_headers = (

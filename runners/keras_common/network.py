@@ -38,9 +38,7 @@ def _keras_layer(layer: Any, seed: int, index: int) -> Any:
     raise TypeError(f"no Keras layer for {layer!r}")
 
 
-def build_model(
-    workload: Workload, weights: list[tuple[np.ndarray, np.ndarray]], seed: int
-) -> keras.Sequential:
+def build_model(workload: Workload, weights: list[tuple[np.ndarray, np.ndarray]], seed: int) -> keras.Sequential:
     """The spec's network with the given weights; `seed` (the job's) fixes dropout's masks."""
     first: list[Any] = [keras.Input(shape=workload.input_shape, dtype="float32")]
     layers = [_keras_layer(layer, seed, i) for i, layer in enumerate(workload.layers)]

@@ -38,42 +38,22 @@ POOL, FLAT = {"kind": "max_pool2d", "pool": 2}, {"kind": "flatten"}
 
 NETWORKS: dict[str, dict[str, Any]] = {
     # LeNet-like: symmetric "same" padding, "valid", pooling, the flatten order into a dense layer
-    "conv-pool-flatten": {
-        "layers": [conv(4, 5), POOL, conv(8, 3, "valid"), POOL, FLAT, dense(32), dense(10, "linear")]
-    },
+    "conv-pool-flatten": {"layers": [conv(4, 5), POOL, conv(8, 3, "valid"), POOL, FLAT, dense(32), dense(10, "linear")]},
     # stride 2 with a 3x3 kernel on 28x28: TensorFlow pads 0 before and 1 after (asymmetric)
-    "strided-same": {
-        "layers": [
-            conv(6, 3, stride=2),
-            {"kind": "max_pool2d", "pool": 3, "stride": 2},
-            FLAT,
-            dense(10, "linear"),
-        ]
-    },  # fmt: skip
+    "strided-same": {"layers": [conv(6, 3, stride=2), {"kind": "max_pool2d", "pool": 3, "stride": 2}, FLAT,
+                                dense(10, "linear")]},  # fmt: skip
     # batch_norm on an image (per channel) and on features after flatten (per feature, reordered).
     # No parameter is cancelled by a later batch_norm (a bias or beta right before one): Adam would
     # turn its round-off gradient into full steps (see schemas/layers.py: Conv2D.bias). Epsilon 1e-3
     # (Keras's default): at 1e-5 the features of nearly dead ReLUs (variance ~1e-8) are scaled up
     # ~300x and so is their round-off: 1.7e-4 apart after 10 steps, measured, in either framework's favour.
-    "batch-norm": {
-        "layers": [
-            conv(4, 3, bias=False),
-            {"kind": "batch_norm", "momentum": 0.9, "epsilon": 1e-3},
-            conv(4, 3),
-            FLAT,
-            {"kind": "batch_norm", "momentum": 0.99, "epsilon": 1e-3},
-            dense(32),
-            dense(10, "linear"),
-        ]
-    },  # fmt: skip
+    "batch-norm": {"layers": [conv(4, 3, bias=False), {"kind": "batch_norm", "momentum": 0.9, "epsilon": 1e-3},
+                              conv(4, 3), FLAT, {"kind": "batch_norm", "momentum": 0.99, "epsilon": 1e-3},
+                              dense(32), dense(10, "linear")]},  # fmt: skip
     # dropout at rate 0: each framework draws its own masks, so parity is only defined there
     "dropout-0": {"layers": [dense(64), {"kind": "dropout", "rate": 0.0}, dense(10, "linear")]},
-    "autoencoder": {
-        "task": "autoencoder",
-        "loss": "mse",
-        "code_layer": 1,
-        "layers": [dense(64), dense(16), dense(64), dense(784, "linear")],
-    },  # fmt: skip
+    "autoencoder": {"task": "autoencoder", "loss": "mse", "code_layer": 1,
+                    "layers": [dense(64), dense(16), dense(64), dense(784, "linear")]},  # fmt: skip
 }
 
 

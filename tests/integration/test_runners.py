@@ -46,9 +46,7 @@ def test_parity_between_frameworks(run_runner, task):
             assert getattr(fa, field) == getattr(fb, field), (a, b, field)
         assert rel(fa.initial_train_loss, fb.initial_train_loss) <= 1e-5, (a, b)
         assert rel(fa.first_steps_loss, fb.first_steps_loss) <= 1e-4, (a, b)
-        assert (
-            rel(reports[a].epochs[0].train_loss_running, reports[b].epochs[0].train_loss_running) <= 1e-3
-        ), (a, b)
+        assert rel(reports[a].epochs[0].train_loss_running, reports[b].epochs[0].train_loss_running) <= 1e-3, (a, b)
 
 
 @pytest.mark.slow

@@ -69,9 +69,7 @@ def test_a_runner_refuses_a_spec_for_another_version(tmp_path: Path) -> None:
     path.write_text(spec.model_dump_json())
     python = envs.ensure(f"keras-jax@{VERSIONS[1]}", log=lambda _: None)
     cmd = [str(python), "-m", "runners.keras_jax", "--spec", str(path), "--out", str(tmp_path / "r.json")]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT)}
-    )
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT)})
     assert proc.returncode == 2, proc.stderr
     assert f"keras {VERSIONS[0]}" in proc.stderr and f"has {VERSIONS[1]}" in proc.stderr, proc.stderr
     assert not (tmp_path / "r.json").exists()

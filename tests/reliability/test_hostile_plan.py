@@ -75,16 +75,11 @@ HOSTILE_SUITES = {
         "versions.jax: 'jax' is not in frameworks (fake)",
     ),
     "versions-not-a-release": (
-        _edit(
-            'frameworks = ["fake"]',
-            'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "../../x"] }',
-        ),
+        _edit('frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "../../x"] }'),
         "versions.jax[1]: '../../x' is not a plain release",
     ),
     "versions-listed-twice": (
-        _edit(
-            'frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "0.10.2"] }'
-        ),
+        _edit('frameworks = ["fake"]', 'frameworks = ["fake", "jax"]\nversions = { jax = ["0.10.2", "0.10.2"] }'),
         "versions.jax[1]: '0.10.2' is listed twice",
     ),
     "versions-empty": (

@@ -41,9 +41,7 @@ def arm_report(spec: JobSpec) -> RunReport:
     report = make_report(spec)
     first, steady = TIMES[(spec.framework, spec.compile)]
     rng = np.random.default_rng(int(spec.spec_id.rsplit("-", 1)[1], 16) % 2**32)
-    seconds = [
-        (first if e == 1 else steady) * (1 + 0.01 * rng.standard_normal()) for e in range(1, EPOCHS + 1)
-    ]
+    seconds = [(first if e == 1 else steady) * (1 + 0.01 * rng.standard_normal()) for e in range(1, EPOCHS + 1)]
     cumulative = np.cumsum(seconds)
     epochs = tuple(
         EpochRecord.model_validate({**rec.model_dump(), "train_seconds": s, "cumulative_seconds": c})
@@ -62,13 +60,8 @@ def four_arm_run(root: Path, baseline: str | None = "fake", repeats: int = 5) ->
             for spec in [arm_spec(fw, mode, r)]]  # fmt: skip
     write_run(root, jobs)
     if baseline is not None:  # the stored suite names the baseline (its tasks do not matter here)
-        text = (
-            (ROOT / "tests/suites/fake.toml")
-            .read_text()
-            .replace(
-                'frameworks = ["fake"]',
-                f'frameworks = ["fake", "pytorch"]\ncompile = ["none", "jit"]\nbaseline = "{baseline}"',
-            )
+        text = (ROOT / "tests/suites/fake.toml").read_text().replace(
+            'frameworks = ["fake"]', f'frameworks = ["fake", "pytorch"]\ncompile = ["none", "jit"]\nbaseline = "{baseline}"'
         )
         (root / "suite.toml").write_text(text)
         (root / "suite.json").write_text(load_suite(root / "suite.toml").model_dump_json())
@@ -97,19 +90,10 @@ def test_winner_table_ranks_all_arms_against_the_baseline_with_holm(run_dir: Pat
     judged = judge(load_run(run_dir))
     time_rows = [r for r in judged.rows if r.criterion == "time"]
     # Totals over 12 epochs: pytorch 8.7 s, fake+jit 10.6 s, pytorch+jit 10.7 s, fake 12.5 s.
-    assert [(r.arm, r.rank) for r in time_rows] == [
-        ("pytorch", 1),
-        ("fake+jit", 2),
-        ("pytorch+jit", 3),
-        ("fake", 4),
-    ]
+    assert [(r.arm, r.rank) for r in time_rows] == [("pytorch", 1), ("fake+jit", 2), ("pytorch+jit", 3), ("fake", 4)]
     assert all(r.baseline == "fake" and r.arms == 4 for r in time_rows)
     judged_rows = {r.arm: r.verdict for r in time_rows if r.verdict is not None}
-    assert set(judged_rows) == {
-        "pytorch",
-        "fake+jit",
-        "pytorch+jit",
-    }  # the baseline is not judged against itself
+    assert set(judged_rows) == {"pytorch", "fake+jit", "pytorch+jit"}  # the baseline is not judged against itself
     assert all(v.name_b == "fake" and v.winner == v.name_a for v in judged_rows.values())
     # Three clear differences: Holm steps down through 1 - 5%/3, 1 - 5%/2 and 95%.
     assert sorted(v.ci_level for v in judged_rows.values()) == pytest.approx([0.95, 0.975, 1 - 0.05 / 3])
@@ -162,9 +146,7 @@ def test_one_plot_line_per_arm_in_fixed_colours(run_dir: Path) -> None:
     assert arm_colour("jax+jit") == arm_colour("jax+jit")
 
 
-def test_rendered_tables_hold_the_compile_table_and_re_render_byte_identically(
-    run_dir: Path, tmp_path: Path
-) -> None:
+def test_rendered_tables_hold_the_compile_table_and_re_render_byte_identically(run_dir: Path, tmp_path: Path) -> None:
     import shutil
 
     copy = tmp_path / "copy"

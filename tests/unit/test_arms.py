@@ -91,20 +91,14 @@ def test_fake_runner_compile_arms_end_to_end(tmp_path: Path, monkeypatch: pytest
     in every table, a parity pair between them and the compile table with its break-even."""
     monkeypatch.setenv("BENCH_FAKE_EPOCH_SECONDS", "0.05")  # well above a busy machine's sleep jitter
     out = tmp_path / "run"
-    result = CliRunner().invoke(
-        app, ["orchestrate", "--suite", str(COMPILE_SUITE), "--out", str(out), "--gpus", "none"]
-    )
+    result = CliRunner().invoke(app, ["orchestrate", "--suite", str(COMPILE_SUITE), "--out", str(out), "--gpus", "none"])
     assert result.exit_code == 0, result.output
     assert "4 jobs: 4 ok" in result.output
     metrics = pd.read_csv(out / "metrics.csv")
     assert sorted(metrics.groupby(["arm", "compile"]).size().index) == [("fake", "none"), ("fake+jit", "jit")]
     final = metrics[metrics["epoch"] == 1].set_index(["arm", "repeat"])
-    assert (
-        final.loc["fake+jit", "first_epoch_seconds"] > 2.5 * final.loc["fake", "first_epoch_seconds"]
-    ).all()
-    assert (
-        final.loc["fake+jit", "steady_epoch_seconds"] < 0.8 * final.loc["fake", "steady_epoch_seconds"]
-    ).all()
+    assert (final.loc["fake+jit", "first_epoch_seconds"] > 2.5 * final.loc["fake", "first_epoch_seconds"]).all()
+    assert (final.loc["fake+jit", "steady_epoch_seconds"] < 0.8 * final.loc["fake", "steady_epoch_seconds"]).all()
     results = (out / "tables" / "results_regression.md").read_text()
     assert "| arm | ok / total |" in results and "| fake+jit | 2 / 2 |" in results
     parity = pd.read_csv(out / "tables" / "parity.csv")

@@ -25,11 +25,7 @@ def autoencoder_job(framework: str, repeat: int, ari: float) -> tuple[JobSpec, o
 
 
 def test_the_clustering_score_reaches_tables_verdicts_and_plots(tmp_path: Path):
-    jobs = [
-        autoencoder_job(fw, r, ari)
-        for r in range(5)
-        for fw, ari in (("pytorch", 0.30 + r / 100), ("tensorflow", 0.50 + r / 100))
-    ]
+    jobs = [autoencoder_job(fw, r, ari) for r in range(5) for fw, ari in (("pytorch", 0.30 + r / 100), ("tensorflow", 0.50 + r / 100))]
     meta = {"name": "ae", "state": "complete", "backend": "fake", "machine": "test",
             "datasets": {"autoencoder": {"used": "mnist-5k", "reason": "test"}}}  # fmt: skip
     run = write_run(tmp_path / "run", jobs, meta)

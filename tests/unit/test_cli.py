@@ -27,18 +27,8 @@ def invoke(*args: str):
 def test_help_lists_every_command():
     result = invoke("--help")
     assert result.exit_code == 0
-    for command in (
-        "orchestrate",
-        "report",
-        "datasets",
-        "runners",
-        "schema",
-        "images",
-        "check",
-        "calibrate",
-        "history",
-        "compare",
-    ):
+    for command in ("orchestrate", "report", "datasets", "runners", "schema", "images", "check", "calibrate",
+                    "history", "compare"):
         assert command in result.output
 
 
@@ -120,10 +110,7 @@ def test_orchestrate_fake_suite_end_to_end_then_report_is_byte_identical(tmp_pat
     meta = json.loads((out / "run.json").read_text())
     assert meta["state"] == "complete"
     assert meta["datasets"]["classification"]["used"] == "mnist-5k"
-    assert (
-        meta["wall_time"]["wall_seconds"] == meta["wall_seconds"]
-    )  # the summed split, beside the run's wall
-    assert len(meta["wall_time"]["jobs"]) == 4
+    assert meta["wall_time"]["wall_seconds"] == meta["wall_seconds"] and len(meta["wall_time"]["jobs"]) == 4
     produced = sorted(
         p.relative_to(out) for p in out.rglob("*") if p.is_file() and p.suffix in (".csv", ".md")
     )

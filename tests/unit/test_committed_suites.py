@@ -23,13 +23,7 @@ def test_a_shipped_suite_loads_and_its_quick_form_too(path: Path):
 def test_the_suites_the_issues_ask_for_are_there():
     assert {"paper", "cnn", "autoencoder", "frameworks"} <= {p.stem for p in SUITES}
     cnn = load_suite(ROOT / "suites" / "cnn.toml").tasks[0]
-    assert [layer.kind for layer in cnn.layers][:5] == [
-        "conv2d",
-        "max_pool2d",
-        "conv2d",
-        "max_pool2d",
-        "flatten",
-    ]
+    assert [layer.kind for layer in cnn.layers][:5] == ["conv2d", "max_pool2d", "conv2d", "max_pool2d", "flatten"]
     assert load_suite(ROOT / "suites" / "autoencoder.toml").tasks[0].code_layer == 1
     frameworks = load_suite(ROOT / "suites" / "frameworks.toml")
     assert len(frameworks.arms) == 2 * len(frameworks.frameworks) and frameworks.baseline_arm == "pytorch"

@@ -176,9 +176,7 @@ def test_cuda_major_reads_only_the_header_comment(tmp_path: Path):
 
 def test_cuda_major_of_a_lock_comes_from_its_nvidia_pins(tmp_path: Path):
     lock = tmp_path / "requirements-cuda.txt"
-    lock.write_text(
-        "nvidia-cudnn-cu13==9.1 \\\n    --hash=sha256:00\nnvidia-ml-py==13.5\nnvidia-cublas==13.0\n"
-    )
+    lock.write_text("nvidia-cudnn-cu13==9.1 \\\n    --hash=sha256:00\nnvidia-ml-py==13.5\nnvidia-cublas==13.0\n")
     assert cuda_stack.cuda_major(lock) == 13
     lock.write_text("nvidia-ml-py==13.5\nnumpy==2.4.6\n")  # NVML's bindings name no toolkit
     assert cuda_stack.cuda_major(lock) is None

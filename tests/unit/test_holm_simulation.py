@@ -49,9 +49,7 @@ def figures() -> dict[str, float]:
     rng = np.random.default_rng([SEED, 10])
     base, arms = _draw(rng, 0.08, n=10)
     slower = [arms[0] + math.log(1.2), *arms[1:]]
-    out["power 20% 0.08, 10 repeats"] = float(
-        np.mean(holm.decide_family(base, slower).codes[:, 0] == stats.A_HIGHER)
-    )
+    out["power 20% 0.08, 10 repeats"] = float(np.mean(holm.decide_family(base, slower).codes[:, 0] == stats.A_HIGHER))
     return out
 
 
@@ -95,9 +93,7 @@ def test_the_worded_verdicts_make_the_same_decisions_as_the_simulated_rule() -> 
     for trial in range(200):
         sigma = 0.02 + 0.06 * rng.random()
         base = rng.normal(0.0, sigma, (1, 5))
-        arms = [
-            rng.normal(shift, sigma, (1, 5 + j)) for j, shift in enumerate(rng.choice([0.0, 0.05, 0.2], 3))
-        ]
+        arms = [rng.normal(shift, sigma, (1, 5 + j)) for j, shift in enumerate(rng.choice([0.0, 0.05, 0.2], 3))]
         codes = holm.decide_family(base, arms).codes[0]
         values = {"base": np.exp(base[0]), **{f"arm{j}": np.exp(a[0]) for j, a in enumerate(arms)}}
         verdicts = holm.family_verdicts(values, "base", better="lower", adjective="faster")

@@ -36,14 +36,7 @@ def test_lenet_shapes_weights_and_work():
     assert w.input_shape == (28, 28, 1)  # a conv net sees the image
     assert shapes(w.layers, w.input_shape)[1:5] == [(28, 28, 6), (14, 14, 6), (10, 10, 16), (5, 5, 16)]
     weights = fairness.initial_weights(w, seed=3)
-    assert [k.shape for k, _ in weights] == [
-        (5, 5, 1, 6),
-        (5, 5, 6, 16),
-        (400, 120),
-        (120,),
-        (120, 84),
-        (84, 10),
-    ]
+    assert [k.shape for k, _ in weights] == [(5, 5, 1, 6), (5, 5, 6, 16), (400, 120), (120,), (120, 84), (84, 10)]
     conv = weights[1][0]  # glorot over fan_in = 5*5*6 and fan_out = 5*5*16, as Keras and PyTorch count them
     assert np.abs(conv).max() <= np.sqrt(6 / (150 + 400)) and np.abs(conv).max() > 0.9 * np.sqrt(6 / 550)
     gamma, beta = weights[3]
@@ -57,9 +50,7 @@ def test_an_mlp_keeps_its_weights_and_flat_input():
     w = make_spec("pytorch", "classification").workload
     assert w.input_shape == (784,)
     rng = np.random.default_rng([3, 0x1417])
-    first = rng.uniform(-np.sqrt(6 / (784 + 128)), np.sqrt(6 / (784 + 128)), size=(784, 128)).astype(
-        np.float32
-    )
+    first = rng.uniform(-np.sqrt(6 / (784 + 128)), np.sqrt(6 / (784 + 128)), size=(784, 128)).astype(np.float32)
     assert np.array_equal(fairness.initial_weights(w, seed=3)[0][0], first)
 
 
@@ -121,28 +112,15 @@ def test_a_layer_without_kind_is_dense_and_spec_ids_do_not_move():
 
 
 layer_docs = st.one_of(
-    st.fixed_dictionaries(
-        {"units": st.integers(-2, 70_000), "activation": st.sampled_from(["relu", "linear", "x"])}
-    ),
-    st.fixed_dictionaries(
-        {
-            "kind": st.just("conv2d"),
-            "filters": st.integers(-1, 8),
-            "kernel": st.integers(-1, 40),
-            "stride": st.integers(0, 4),
-            "padding": st.sampled_from(["same", "valid", "full"]),
-            "activation": st.just("relu"),
-        }
-    ),  # fmt: skip
+    st.fixed_dictionaries({"units": st.integers(-2, 70_000), "activation": st.sampled_from(["relu", "linear", "x"])}),
+    st.fixed_dictionaries({"kind": st.just("conv2d"), "filters": st.integers(-1, 8), "kernel": st.integers(-1, 40),
+                           "stride": st.integers(0, 4), "padding": st.sampled_from(["same", "valid", "full"]),
+                           "activation": st.just("relu")}),  # fmt: skip
     st.fixed_dictionaries({"kind": st.just("max_pool2d"), "pool": st.integers(-1, 40)}),
     st.just({"kind": "flatten"}),
-    st.fixed_dictionaries(
-        {"kind": st.just("batch_norm"), "momentum": st.floats(-1, 2), "epsilon": st.floats(-1, 2)}
-    ),
+    st.fixed_dictionaries({"kind": st.just("batch_norm"), "momentum": st.floats(-1, 2), "epsilon": st.floats(-1, 2)}),
     st.fixed_dictionaries({"kind": st.just("dropout"), "rate": st.floats(-1, 2) | st.just(float("nan"))}),
-    st.dictionaries(
-        st.sampled_from(["kind", "units", "pool", "rate"]), st.integers(-3, 3) | st.text(max_size=4)
-    ),
+    st.dictionaries(st.sampled_from(["kind", "units", "pool", "rate"]), st.integers(-3, 3) | st.text(max_size=4)),
 )
 
 
@@ -171,10 +149,7 @@ def test_ari_known_values():
     # most 6: (2 - 2.4) / (6 - 2.4) = -1/9 (worse than chance)
     assert clustering.adjusted_rand_index([0, 0, 0, 1, 1, 1], [0, 1, 0, 1, 0, 1]) == pytest.approx(-1 / 9)
     rng = np.random.default_rng(0)
-    random = [
-        clustering.adjusted_rand_index(rng.integers(0, 10, 2000), rng.integers(0, 10, 2000))
-        for _ in range(20)
-    ]
+    random = [clustering.adjusted_rand_index(rng.integers(0, 10, 2000), rng.integers(0, 10, 2000)) for _ in range(20)]
     assert abs(float(np.mean(random))) < 0.01
 
 

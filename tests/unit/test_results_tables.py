@@ -124,9 +124,7 @@ def test_rerender_is_byte_for_byte_identical(tmp_path: Path) -> None:
     shutil.copy(root / "run.json", copy / "run.json")
     render_run(copy, plots=False)
     assert {name: (copy / name).read_bytes() for name in stable} == first
-    assert (
-        len(stable) == 1 + 2 * 5 + 1
-    )  # metrics + (results x2, winner, parity, wall_time) x (md, csv) + wall_time.json
+    assert len(stable) == 1 + 2 * 5 + 1  # metrics, (results x2, winner, parity, wall_time) x (md, csv), .json
 
 
 def test_winner_rows_with_three_arms_rank_every_arm_against_the_baseline(tmp_path: Path) -> None:
@@ -137,9 +135,7 @@ def test_winner_rows_with_three_arms_rank_every_arm_against_the_baseline(tmp_pat
     final = final_frame(metrics_frame(load_run(root)))
     rows = winner_rows(final, baseline="tensorflow")
     assert [(r.arm, r.baseline) for r in rows if r.criterion == "time"] == [
-        ("pytorch", "tensorflow"),
-        ("fake", "tensorflow"),
-        ("tensorflow", "tensorflow"),
+        ("pytorch", "tensorflow"), ("fake", "tensorflow"), ("tensorflow", "tensorflow"),
     ]  # fmt: skip  (paper_run: pytorch's epochs take 0.7 s, the others' 1.0 s; fake < tensorflow by name)
     pairs = [(r.verdict.name_a, r.verdict.name_b) for r in rows if r.verdict]
     assert pairs == [("pytorch", "tensorflow"), ("fake", "tensorflow")] * 3

@@ -30,10 +30,7 @@ def _suite(tmp_path: Path, lines: str, text: str = TWO) -> Path:
 
 
 def _choices() -> dict[str, DatasetChoice]:
-    return {
-        "classification": DatasetChoice("mnist-5k", "test"),
-        "regression": DatasetChoice("petrol", "test"),
-    }
+    return {"classification": DatasetChoice("mnist-5k", "test"), "regression": DatasetChoice("petrol", "test")}
 
 
 def test_a_version_appends_to_the_arm_label() -> None:
@@ -60,16 +57,10 @@ def test_a_framework_with_versions_gets_one_arm_per_version_and_compile_mode(tmp
         ('versions = { jax = ["0.10.2"] }', "versions.jax: 'jax' is not in frameworks (fake, keras-jax)"),
         ('versions = { fake = ["1.0"] }', "versions.fake: 'fake' has no framework package to vary"),
         ("versions = { keras-jax = [] }", "versions.keras-jax: is empty"),
-        (
-            'versions = { keras-jax = ["3.14.0", "3.14.0"] }',
-            "versions.keras-jax[1]: '3.14.0' is listed twice",
-        ),
+        ('versions = { keras-jax = ["3.14.0", "3.14.0"] }', "versions.keras-jax[1]: '3.14.0' is listed twice"),
         ('versions = { keras-jax = ["../../x"] }', "versions.keras-jax[0]: '../../x' is not a plain release"),
         ('versions = { keras-jax = ["3.14; rm -rf /"] }', "versions.keras-jax[0]"),
-        (
-            'versions = { keras-jax = ["3.14.0"] }\nbaseline = "keras-jax"',
-            "baseline: 'keras-jax' names no arm",
-        ),
+        ('versions = { keras-jax = ["3.14.0"] }\nbaseline = "keras-jax"', "baseline: 'keras-jax' names no arm"),
     ],
 )
 def test_a_bad_versions_field_is_one_line(tmp_path: Path, lines: str, expected: str) -> None:
@@ -87,9 +78,7 @@ def test_each_version_has_its_own_spec_ids_and_others_keep_theirs(tmp_path: Path
     assert len({s.spec_id for s in matrix}) == len(matrix)
     # Without a version the field is left out of the JSON: every spec id is the one it was.
     assert "framework_version" not in plain[0].canonical_json()
-    assert {s.spec_id for s in plain if s.framework == "fake"} == {
-        s.spec_id for s in matrix if s.framework == "fake"
-    }
+    assert {s.spec_id for s in plain if s.framework == "fake"} == {s.spec_id for s in matrix if s.framework == "fake"}
     assert json.loads(matrix[1].canonical_json())["framework_version"] == "3.14.0"
 
 
@@ -100,9 +89,7 @@ def test_narrowing_frameworks_drops_their_versions(tmp_path: Path) -> None:
     assert narrowed.baseline_arm == "fake"
 
 
-def test_version_locks_and_venvs_are_named_by_version(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_version_locks_and_venvs_are_named_by_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BENCH_VENV_DIR", str(tmp_path))
     assert envs.split_env("keras-jax@3.14.0") == ("keras-jax", "3.14.0")
     assert envs.lock_file("keras-jax@3.14.0") == tmp_path / "locks" / "keras-jax@3.14.0.txt"
@@ -178,6 +165,5 @@ def test_results_group_by_version_and_compile_table_pairs_within_a_version(tmp_p
     rows = {r.framework: r for r in compile_rows(metrics, final_frame(metrics))}
     assert set(rows) == {"pytorch@2.12.0+cpu", "pytorch@2.13.0+cpu"}
     assert (rows["pytorch@2.13.0+cpu"].none_arm, rows["pytorch@2.13.0+cpu"].jit_arm) == (
-        "pytorch@2.13.0+cpu",
-        "pytorch+jit@2.13.0+cpu",
+        "pytorch@2.13.0+cpu", "pytorch+jit@2.13.0+cpu"
     )

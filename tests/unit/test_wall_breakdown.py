@@ -93,8 +93,5 @@ def test_the_per_job_table_is_in_the_page_and_its_files(tmp_path: Path) -> None:
     rendered = render_run(run_dir, plots=False)
     assert "Where the wall time went, per job" in (run_dir / "report.html").read_text()
     assert (run_dir / "tables" / "wall_time.csv").read_text().startswith("spec_id,")
-    assert (
-        "| pytorch classification repeat 0 | 14.0 | 10.0 |"
-        in (run_dir / "tables" / "wall_time.md").read_text()
-    )
+    assert "| pytorch classification repeat 0 | 14.0 | 10.0 |" in (run_dir / "tables" / "wall_time.md").read_text()
     assert rendered.wall_json["seconds"]["orchestrator"] == 6.0  # what the orchestrator puts in run.json
