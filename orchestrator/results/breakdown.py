@@ -83,7 +83,7 @@ class Breakdown:
 
 
 def _secs(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}" if value >= 1 or value == 0 else f"{value:.2f}"
+    return "" if value is None else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
 
 
 def _raw(value: float | None) -> str:
