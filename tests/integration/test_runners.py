@@ -32,6 +32,10 @@ def test_parity_between_frameworks(run_runner, task):
     for r in reports.values():
         assert r.status == "ok" and len(r.epochs) == 2
         assert r.timing.first_epoch_seconds > 0 and r.timing.steady_epoch_seconds > 0
+        t = r.timing  # every named part of the runner's time is measured and fits inside its whole
+        named = t.import_seconds + t.data_seconds + t.build_seconds + t.total_train_seconds
+        assert t.evaluation_seconds > 0 and t.epoch_setup_seconds >= 0 and t.startup_seconds > 0
+        assert named + t.evaluation_seconds + t.epoch_setup_seconds <= t.runner_seconds
         assert r.env.threads == {"intra_op": 1, "inter_op": 1}
         # The same work in every timed region (the fairness manifest says how each runner does it):
         # device-resident batches prepared before the clock, no host wait per step, one per epoch,
