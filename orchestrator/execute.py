@@ -259,7 +259,9 @@ def _environments(
 
 def _render(run: RunDir, console: Console) -> None:
     rendered = render_run(run.root)
-    run.update_meta(wall_time=rendered.wall_json)  # the run's record keeps where its time went
+    # The run's record keeps where its time went, as this orchestrator measured and rendered it;
+    # `bench report` rewrites tables/wall_time.* (the current code's view) but never run.json.
+    run.update_meta(wall_time=rendered.wall_json)
     console.print(rendered.summary)
     if rendered.wall_time:
         console.print(f"where the wall time went: {rendered.wall_time}")

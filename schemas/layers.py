@@ -29,7 +29,9 @@ Shape = tuple[int, ...]
 class Strict(BaseModel):
     """Base of every contract model: immutable, unknown fields rejected, no silent coercion of
     strings into numbers. Each model's validator is built the first time it is used, not at import:
-    a runner process uses a few of them, and building all of them was ~40 ms of every job's start-up."""
+    a runner process uses a few of them, and building all of them was ~40 ms of every job's start-up.
+    (pydantic >= 2.14: earlier 2.x could race on a first build from two threads, as the local
+    executor's lanes are.)"""
 
     model_config = ConfigDict(frozen=True, extra="forbid", strict=True, defer_build=True)
 

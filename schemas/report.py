@@ -68,8 +68,9 @@ class Timing(Strict):
     # process start until the harness ran (interpreter, bench's own imports), and the harness's whole
     # run until the report was assembled (so its bookkeeping = this minus the parts named above).
     evaluation_seconds: float | None = Field(default=None, ge=0)
-    # Each epoch's own preparation before its clock starts (the batch order applied to the data,
-    # split into batches, the device synchronised), summed; None in reports before it was measured.
+    # train_epoch's wall time outside its own clock, summed over epochs: mostly each epoch's setup
+    # before the clock (the batch order applied to the data, split into batches, the device
+    # synchronised), plus what it does after the clock stops; None in reports before it was measured.
     epoch_setup_seconds: float | None = Field(default=None, ge=0)
     startup_seconds: float | None = Field(default=None, ge=0)
     runner_seconds: float | None = Field(default=None, ge=0)

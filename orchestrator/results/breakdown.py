@@ -5,8 +5,8 @@ run's own wall time in run.json:
 
     timed training   the clocked epochs (what the verdicts compare)
     evaluation       train and validation sets evaluated outside the clock, before and after epochs
-    epoch setup      each epoch's preparation before its clock starts (batch order applied to the
-                     data, split into batches, device synchronised)
+    epoch setup      each epoch's time in the plug-in outside its clock: the batch order applied to
+                     the data, split into batches, the device synchronised (and the little after it stops)
     imports          importing the framework
     data, build      loading the prepared data; building model, weights, optimizer
     startup          process start until the harness runs (interpreter, bench's own imports)
