@@ -75,6 +75,12 @@ def permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, _ORDER_STREAM, epoch]).permutation(n)
 
 
+def batch_sizes(n: int, batch_size: int) -> list[int]:
+    """An epoch's batches: full ones, then the smaller rest (what `fit` gives its steps, and every
+    runner and hand loop steps over)."""
+    return [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+
+
 def sha256_arrays(arrays: Sequence[np.ndarray]) -> str:
     h = hashlib.sha256()
     for a in arrays:

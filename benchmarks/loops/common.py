@@ -3,6 +3,7 @@ Keras `fit` loop (the compiled yardstick of the Keras backends that allow it).""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from runners.fairness import batch_sizes  # noqa: E402  (the runners' batch split)
 from schemas.tiers import STEPS_PER_EXECUTION  # noqa: E402  (the tuned tier's steps per host call)
 
 LAYERS = [(128, "relu"), (128, "relu"), (10, None)]
@@ -22,21 +24,29 @@ IMAGE = (28, 28)
 # Adam as every runner's job has it (benchmarks/perf.py's paper_spec), with Keras's epsilon placement.
 LR, BETA_1, BETA_2, EPSILON = 1e-3, 0.9, 0.999, 1e-7
 
-__all__ = ["STEPS_PER_EXECUTION", "LAYERS", "N_FEATURES", "IMAGE", "LR", "BETA_1", "BETA_2", "EPSILON"]
+__all__ = ["STEPS_PER_EXECUTION", "batch_sizes", "LAYERS", "N_FEATURES", "IMAGE", "LR", "BETA_1", "BETA_2", "EPSILON"]
 
 
 def permutation(n: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([7, epoch]).permutation(n)
 
 
-def batch_sizes(n: int, bs: int) -> list[int]:
-    """An epoch's batches: full ones, then the smaller rest (what `fit` and the runners step over)."""
-    return [bs] * (n // bs) + ([n % bs] if n % bs else [])
-
-
 def split_points(n: int, bs: int) -> list[int]:
     """np.split's indices for `batch_sizes(n, bs)`."""
     return list(np.cumsum(batch_sizes(n, bs))[:-1])
+
+
+def jax_on_cpu(threads: int) -> None:
+    """JAX on the CPU with `threads` intra-op threads and full float32 matmuls, as the JAX runners
+    set it (runners/jax/device.py): XLA:CPU has one thread pool, sized by NPROC when its client starts,
+    so this runs before anything touches a device."""
+    os.environ["NPROC"] = str(threads)
+    if threads == 1:
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
+    import jax
+
+    jax.config.update("jax_platforms", "cpu")
+    jax.config.update("jax_default_matmul_precision", "highest")
 
 
 def images(data: dict[str, np.ndarray], model_name: str) -> dict[str, np.ndarray]:

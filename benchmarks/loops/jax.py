@@ -5,7 +5,6 @@ jit, the parameter and optimizer buffers donated (`donate_argnums`)."""
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from loops.common import (
     LR,
     STEPS_PER_EXECUTION,
     images,
+    jax_on_cpu,
     permutation,
     split_points,
 )
@@ -63,17 +63,11 @@ def keras_adam() -> Any:
 def loop(
     data: dict, epochs: int, bs: int, threads: int, compiled: bool, model_name: str = "mlp"
 ) -> tuple[list[float], float]:
-    os.environ["NPROC"] = str(threads)  # XLA:CPU's one thread pool (runners/jax/device.py)
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = (
-            f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
-        )
+    jax_on_cpu(threads)
     import jax
     import jax.numpy as jnp
     import optax
 
-    jax.config.update("jax_platforms", "cpu")
-    jax.config.update("jax_default_matmul_precision", "highest")
     data = images(data, model_name)
     model, tx = flax_model(model_name), keras_adam()
     params = model.init(jax.random.key(0), jnp.asarray(data["x_train"][:1]))["params"]

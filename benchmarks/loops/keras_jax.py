@@ -15,6 +15,7 @@ import numpy as np
 from loops.common import (
     STEPS_PER_EXECUTION,
     images,
+    jax_on_cpu,
     keras_accuracy,
     keras_adam,
     keras_fit_loop,
@@ -29,15 +30,7 @@ COMPILED = "scan"  # or "fit": which compiled loop `loop` runs (the faster in be
 
 def _setup(threads: int) -> None:
     os.environ["KERAS_BACKEND"] = "jax"
-    os.environ["NPROC"] = str(threads)  # XLA:CPU's one thread pool (runners/keras_jax/session.py)
-    if threads == 1:
-        os.environ["XLA_FLAGS"] = (
-            f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_multi_thread_eigen=false".strip()
-        )
-    import jax
-
-    jax.config.update("jax_platforms", "cpu")
-    jax.config.update("jax_default_matmul_precision", "highest")
+    jax_on_cpu(threads)
 
 
 def loop(

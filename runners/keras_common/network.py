@@ -98,11 +98,6 @@ def keras_notes(workload: Workload) -> tuple[str, ...]:
     return (adam if isinstance(workload.optimizer, Adam) else ()) + layer_notes(workload)
 
 
-def batch_sizes(n: int, batch_size: int) -> list[int]:
-    """An epoch's batches: full ones, then the smaller rest (what `fit` gives its steps)."""
-    return [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
-
-
 def trainable_count(model: Any) -> int:
     """Trainable weights only, as PyTorch's parameters(): batch_norm's moving statistics are weights
     to Keras (count_params) and buffers to PyTorch."""

@@ -48,11 +48,11 @@ import keras  # noqa: E402
 from jax import lax  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
+from runners.fairness import batch_sizes  # noqa: E402
 from runners.jax.chunks import chunked, value_after  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
     KerasEvaluation,
     as_input,
-    batch_sizes,
     build_model,
     describe_loss,
     keras_notes,

@@ -30,11 +30,10 @@ import keras  # noqa: E402
 import torch  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import Split  # noqa: E402
+from runners.fairness import Split, batch_sizes  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
     KerasEvaluation,
     as_input,
-    batch_sizes,
     build_model,
     describe_loss,
     encoder,

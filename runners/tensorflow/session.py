@@ -39,7 +39,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from runners.datasets import Arrays  # noqa: E402
-from runners.fairness import layer_notes  # noqa: E402
+from runners.fairness import batch_sizes, layer_notes  # noqa: E402
 from runners.keras_common.network import (  # noqa: E402
     KerasEvaluation,
     as_input,
@@ -135,7 +135,7 @@ class KerasSession(KerasEvaluation):
         if self.tuned:
             return self._train_epoch_chunked(perm)
         n, bs = len(perm), self.spec.workload.batch_size
-        sizes = [bs] * (n // bs) + ([n % bs] if n % bs else [])
+        sizes = batch_sizes(n, bs)
         with tf.device(self.device):  # gathered and split on the device before the clock starts
             idx = tf.identity(tf.convert_to_tensor(perm, dtype=tf.int64))
             xbs = tf.split(tf.gather(self.x, idx), sizes)
@@ -163,7 +163,7 @@ class KerasSession(KerasEvaluation):
         """Tier "tuned": the same epoch as `train_epoch`, STEPS_PER_EXECUTION train_steps per call."""
         n, bs = len(perm), self.spec.workload.batch_size
         full, k = n // bs, STEPS_PER_EXECUTION
-        chunks = [k] * (full // k) + ([full % k] if full % k else [])
+        chunks = batch_sizes(full, k)  # chunks of k full batches, then the smaller rest
         with tf.device(self.device):  # gathered, stacked and split on the device before the clock
             idx = tf.identity(tf.convert_to_tensor(perm, dtype=tf.int64))
             x, y = tf.gather(self.x, idx), tf.gather(self.y, idx)
